@@ -1,0 +1,18 @@
+"""The public Python API of the chat service (protocol.md section 8).
+
+`api` is this process's service: the object hooks receive as `server`.
+"""
+from .core import ChatService
+from .errors import ChatServiceError
+from .hooks import Hooks
+
+__all__ = ["ChatService", "ChatServiceError", "Hooks", "api"]
+
+
+def __getattr__(name):
+    # Created on first use, after Django's settings are configured.
+    if name == "api":
+        global api
+        api = ChatService()
+        return api
+    raise AttributeError(name)

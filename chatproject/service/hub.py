@@ -1,0 +1,220 @@
+"""Per-process fan-out (design.md: "a per-process hub").
+
+The hub knows this process's sockets by room and by user. The channel layer
+carries one message per event per process: each process subscribes its one
+hub channel to a group per room and per user it has local sockets for, and
+to a group of its own instance for control messages. A socket's room
+membership in the hub changes only in its own process.
+"""
+import asyncio
+import hashlib
+import logging
+from collections import defaultdict
+
+from .errors import ChatServiceError
+
+logger = logging.getLogger("chat")
+
+
+def group_name(kind, name):
+    """Group names allow few characters and under 100 of them: hash the name."""
+    return f"chat.{kind}.{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+class Hub:
+    def __init__(self, layer):
+        self.layer = layer
+        self.channel = None
+        self.sockets = {}  # socket id -> socket
+        self.room_members = defaultdict(set)  # room name -> local socket ids
+        self.user_members = defaultdict(set)  # user name -> local socket ids
+        self._subscriptions = {}  # group -> task of its group_add
+        self._receiver = None
+        self.available = True
+
+    # Lifecycle.
+
+    async def start(self, instance_uid):
+        self.channel = await self.layer.new_channel("chat.hub.")
+        self.instance_group = group_name("instance", instance_uid)
+        await self.layer.group_add(self.instance_group, self.channel)
+        self._receiver = asyncio.create_task(self._receive_loop())
+
+    async def stop(self):
+        if self._receiver:
+            self._receiver.cancel()
+            try:
+                await self._receiver
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._receiver = None
+        groups = list(self._subscriptions) + ([self.instance_group] if self.channel else [])
+        for group in groups:
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:
+                pass
+        self._subscriptions.clear()
+
+    async def _receive_loop(self):
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying")
+                self.available = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+                continue
+            self.available = True
+            delay = 0.1
+            try:
+                await self.handle(message)
+            except Exception:
+                logger.exception("hub failed to handle %r", message.get("type"))
+
+    def check_available(self):
+        """A command that is about to change state refuses while the layer is down."""
+        if not self.available:
+            raise ChatServiceError("unavailable")
+
+    # Layer operations, named as in commands.md section 12.12.
+
+    async def group_add(self, group):
+        await self.layer.group_add(group, self.channel)
+
+    async def group_discard(self, group):
+        await self.layer.group_discard(group, self.channel)
+
+    async def group_send(self, group, message):
+        await self.layer.group_send(group, message)
+
+    async def _subscribe(self, group):
+        task = self._subscriptions.get(group)
+        if task is None:
+            task = self._subscriptions[group] = asyncio.ensure_future(self.group_add(group))
+        try:
+            await asyncio.shield(task)
+        except Exception:
+            if self._subscriptions.get(group) is task:
+                del self._subscriptions[group]
+            raise
+
+    async def _unsubscribe(self, group):
+        if self._subscriptions.pop(group, None) is not None:
+            await self.group_discard(group)
+
+    # Local membership.
+
+    async def add_socket(self, socket):
+        """Register a logged-in socket under its user (login step 8)."""
+        self.sockets[socket.socket_id] = socket
+        members = self.user_members[socket.user_name]
+        members.add(socket.socket_id)
+        try:
+            await self._subscribe(group_name("user", socket.user_name))
+        except Exception:
+            self.remove_socket_now(socket.socket_id)
+            raise
+
+    def remove_socket_now(self, socket_id):
+        """Forget a socket at once so that nothing more is delivered to it."""
+        socket = self.sockets.pop(socket_id, None)
+        if socket is None:
+            return []
+        emptied = []
+        members = self.user_members.get(socket.user_name)
+        if members is not None:
+            members.discard(socket_id)
+            if not members:
+                del self.user_members[socket.user_name]
+                emptied.append(group_name("user", socket.user_name))
+        for room_name in [r for r, m in self.room_members.items() if socket_id in m]:
+            if self._leave_local(room_name, socket_id):
+                emptied.append(group_name("room", room_name))
+        return emptied
+
+    async def remove_socket(self, socket_id):
+        for group in self.remove_socket_now(socket_id):
+            try:
+                await self._unsubscribe(group)
+            except Exception:
+                pass
+
+    async def join_room(self, socket_id, room_name):
+        """Add a local socket to a room (the socket's own process only)."""
+        if socket_id not in self.sockets:
+            return
+        members = self.room_members[room_name]
+        members.add(socket_id)
+        try:
+            await self._subscribe(group_name("room", room_name))
+        except Exception:
+            self._leave_local(room_name, socket_id)
+            raise
+
+    def _leave_local(self, room_name, socket_id):
+        """Returns True when the process has no socket left in the room."""
+        members = self.room_members.get(room_name)
+        if members is None:
+            return False
+        members.discard(socket_id)
+        if not members:
+            del self.room_members[room_name]
+            return True
+        return False
+
+    async def leave_room(self, socket_id, room_name):
+        if self._leave_local(room_name, socket_id):
+            await self._unsubscribe(group_name("room", room_name))
+
+    def is_local(self, socket_id):
+        return socket_id in self.sockets
+
+    def local_room_sockets(self, room_name):
+        return set(self.room_members.get(room_name, ()))
+
+    # Delivery.
+
+    async def publish_room(self, room_name, text, exclude=None):
+        await self.group_send(group_name("room", room_name), {"type": "hub.room", "room": room_name, "text": text, "exclude": exclude})
+
+    async def publish_user(self, user_name, text, exclude=None):
+        await self.group_send(group_name("user", user_name), {"type": "hub.user", "user": user_name, "text": text, "exclude": exclude})
+
+    async def send_control(self, instance_uid, socket_id, action, room_name=None):
+        await self.group_send(
+            group_name("instance", instance_uid),
+            {"type": "hub.control", "socket": socket_id, "action": action, "room": room_name},
+        )
+
+    async def close_user(self, user_name, code):
+        await self.group_send(group_name("user", user_name), {"type": "hub.close_user", "user": user_name, "code": code})
+
+    async def handle(self, message):
+        kind = message["type"]
+        if kind == "hub.room":
+            self._deliver(self.room_members.get(message["room"], ()), message["text"], message.get("exclude"))
+        elif kind == "hub.user":
+            self._deliver(self.user_members.get(message["user"], ()), message["text"], message.get("exclude"))
+        elif kind == "hub.control":
+            socket_id, room_name = message["socket"], message.get("room")
+            if message["action"] == "join":
+                await self.join_room(socket_id, room_name)
+            elif message["action"] == "leave":
+                await self.leave_room(socket_id, room_name)
+        elif kind == "hub.close_user":
+            for socket_id in list(self.user_members.get(message["user"], ())):
+                socket = self.sockets.get(socket_id)
+                if socket is not None:
+                    await socket.close(message["code"])
+
+    def _deliver(self, socket_ids, text, exclude):
+        for socket_id in list(socket_ids):
+            if socket_id != exclude:
+                socket = self.sockets.get(socket_id)
+                if socket is not None:
+                    socket.deliver(text)

@@ -1,0 +1,33 @@
+"""Argument checks shared by client requests, execUserCommand and
+checkArguments (commands.md sections 1.8, 3 and 4.0)."""
+import re
+
+from .errors import ChatServiceError
+
+MAX_SAFE_INTEGER = 2**53 - 1
+_BAD_NAME_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff:{}]")
+
+
+def check_name(name):
+    """The name rule: raise invalidName unless `name` is a valid user or room name."""
+    if not isinstance(name, str) or not name or _BAD_NAME_CHARACTERS.search(name):
+        raise ChatServiceError("invalidName", name)
+
+
+def _is_int(value, minimum):
+    return type(value) is int and minimum <= value <= MAX_SAFE_INTEGER
+
+
+def is_default_message(value):
+    return type(value) is dict and len(value) == 1 and type(value.get("textMessage")) is str
+
+
+# Argument kinds: each accepts a JSON value or not.
+ARG_CHECKS = {
+    "str": lambda v: type(v) is str,
+    "bool": lambda v: type(v) is bool,
+    "list[str]": lambda v: type(v) is list and all(type(item) is str for item in v),
+    "int>=0": lambda v: _is_int(v, 0),
+    "int>=1": lambda v: _is_int(v, 1),
+    "any": lambda v: True,
+}

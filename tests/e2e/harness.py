@@ -1,0 +1,395 @@
+"""End-to-end harness: real daphne processes and a small WebSocket client.
+
+A test gets a ``DaphneServer`` from the ``daphne_server`` or
+``daphne_cluster`` fixtures (conftest.py). Each cluster has its own database
+(a SQLite file, or a fresh PostgreSQL database when ``DATABASE_URL`` is set)
+and its own ``REDIS_PREFIX``; servers of one cluster share both, so with
+``REDIS_URL`` set they form one multi-process deployment.
+"""
+import asyncio
+import atexit
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 30
+STOP_TIMEOUT = 20
+
+needs_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (several processes)"
+)
+
+_live_processes = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in list(_live_processes):
+        if proc.poll() is None:
+            proc.kill()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def daphne_args(port, max_frame_bytes=65536):
+    """The daphne command line, as scripts/run uses it."""
+    return [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "--websocket-max-message-size", str(max_frame_bytes),
+        "--websocket-max-frame-size", str(max_frame_bytes),
+        "--websocket_timeout", "-1",
+        "chatproject.asgi:application",
+    ]
+
+
+def _tail(path, lines=60):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Cluster:
+    """One database and one Redis prefix, shared by any number of servers."""
+
+    def __init__(self, workdir, env=None):
+        self.workdir = Path(workdir)
+        self.env = dict(env or {})
+        self.suffix = secrets.token_hex(6)
+        self.prefix = f"e2e{self.suffix}"
+        self.servers = []
+        self._pg_admin_url = None
+        base_url = os.environ.get("DATABASE_URL")
+        if base_url:
+            parts = urlsplit(base_url)
+            self._pg_dbname = f"chat_e2e_{self.suffix}"
+            self.database_url = urlunsplit(parts._replace(path="/" + self._pg_dbname))
+            self._pg_admin_url = urlunsplit(
+                parts._replace(scheme="postgresql", path="/postgres")
+            )
+        else:
+            self.database_url = f"sqlite:///{self.workdir / 'e2e.sqlite3'}"
+
+    def base_env(self, extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+        env.pop("REDIS_URL", None)
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        env.update(
+            DJANGO_SETTINGS_MODULE="chatproject.settings",
+            DATABASE_URL=self.database_url,
+            REDIS_PREFIX=self.prefix,
+            CHAT_ALLOW_QUERY_LOGIN="true",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def create_database(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._pg_admin_url:
+            import psycopg
+
+            with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self._pg_dbname}"')
+        result = self.manage("migrate", "--noinput")
+        if result.returncode != 0:
+            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+
+    def drop_database(self):
+        if self._pg_admin_url:
+            import psycopg
+
+            with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_dbname}" WITH (FORCE)')
+
+    def manage(self, *args, env=None, timeout=60):
+        """Run ``manage.py ARGS`` against this cluster's database and Redis."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.base_env(env),
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def add_server(self, env=None):
+        server = DaphneServer(self, env=env, name=f"s{len(self.servers)}")
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def close(self):
+        try:
+            for server in self.servers:
+                server.stop()
+        finally:
+            self.drop_database()
+
+
+class DaphneServer:
+    """One daphne process of a cluster; its log is ``self.log_path``."""
+
+    def __init__(self, cluster, env=None, name="s0"):
+        self.cluster = cluster
+        self.extra_env = dict(env or {})
+        self.name = name
+        self.env = cluster.base_env(self.extra_env)
+        self.port = None
+        self.proc = None
+        self.log_path = cluster.workdir / f"daphne-{name}.log"
+
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws/chat/"
+
+    @property
+    def database_url(self):
+        return self.cluster.database_url
+
+    def start(self):
+        """Start on a fresh free port and wait until HTTP answers."""
+        self.port = free_port()
+        frame = int(self.env.get("CHAT_MAX_FRAME_BYTES", 65536))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                daphne_args(self.port, frame), cwd=ROOT, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        _live_processes.add(self.proc)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"daphne {self.name} exited with {self.proc.returncode}:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            if self._answers_http():
+                return self
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"daphne {self.name} not ready after {READY_TIMEOUT}s:\n"
+                           f"{_tail(self.log_path)}")
+
+    def _answers_http(self):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            conn.close()
+            return True
+        except (OSError, http.client.HTTPException):
+            return False
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Send ``sig``, wait up to ``timeout`` seconds, then SIGKILL.
+
+        Returns the exit code; the log tail is printed (shown on failure)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"daphne {self.name} still running {timeout}s after {sig!r}; killing")
+                self.proc.kill()
+                self.proc.wait()
+        _live_processes.discard(self.proc)
+        print(f"--- daphne {self.name} log tail (exit {self.proc.returncode}) ---")
+        print(_tail(self.log_path))
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL: no shutdown code runs (a crashed instance)."""
+        return self.stop(signal.SIGKILL)
+
+    def restart(self):
+        """Start again (new port) after stop() or kill()."""
+        self.stop()
+        return self.start()
+
+    def spawn_peer(self, env=None):
+        """Start another daphne on the same database and Redis prefix."""
+        return self.cluster.add_server({**self.extra_env, **(env or {})})
+
+    def manage(self, *args, env=None, timeout=60):
+        """Run ``manage.py ARGS`` with this server's database, Redis and env."""
+        return self.cluster.manage(*args, env={**self.extra_env, **(env or {})},
+                                   timeout=timeout)
+
+    # Blocking calls, for use inside async tests without stalling the loop.
+    async def astart(self):
+        return await asyncio.to_thread(self.start)
+
+    async def astop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        return await asyncio.to_thread(self.stop, sig, timeout)
+
+    async def aspawn_peer(self, env=None):
+        return await asyncio.to_thread(self.spawn_peer, env)
+
+
+class RpcError(Exception):
+    """A JSON-RPC error reply; ``error`` is the error object."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+        self.code = error.get("code")
+        self.message = error.get("message")
+        self.data = error.get("data")
+
+
+class WsClient:
+    """A JSON-RPC client of one connection.
+
+    ``login`` is the first message (loginConfirmed / loginRejected).
+    Notifications that arrive while waiting for something else are kept in
+    ``notifications``; other stray messages (replies to other ids, batch
+    replies) in ``others``."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.login = None
+        self.notifications = []
+        self.others = []
+        self._ids = itertools.count(1)
+
+    @property
+    def close_code(self):
+        return self.ws.close_code
+
+    @property
+    def user(self):
+        if self.login and self.login.get("method") == "loginConfirmed":
+            return self.login["params"][0]
+        return None
+
+    @property
+    def socket_id(self):
+        if self.login and self.login.get("method") == "loginConfirmed":
+            return self.login["params"][1]["id"]
+        return None
+
+    async def send_raw(self, data):
+        await self.ws.send(data)
+
+    async def send_json(self, obj):
+        await self.ws.send(json.dumps(obj))
+
+    async def recv_json(self, timeout=5):
+        """The next message, parsed, without any buffering."""
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    def _stash(self, msg):
+        if isinstance(msg, dict) and "method" in msg and "id" not in msg:
+            self.notifications.append(msg)
+        else:
+            self.others.append(msg)
+
+    async def call(self, method, *params, timeout=10):
+        """Send a request and return its result, or raise RpcError."""
+        req_id = next(self._ids)
+        await self.send_json({"jsonrpc": "2.0", "id": req_id, "method": method,
+                              "params": list(params)})
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            msg = await self.recv_json(self._left(deadline))
+            if isinstance(msg, dict) and msg.get("id") == req_id and "method" not in msg:
+                if "error" in msg:
+                    raise RpcError(msg["error"])
+                return msg.get("result")
+            self._stash(msg)
+
+    async def notify(self, method, *params):
+        """Send a request without an id (no reply expected)."""
+        await self.send_json({"jsonrpc": "2.0", "method": method, "params": list(params)})
+
+    def _take(self, name):
+        for i, msg in enumerate(self.notifications):
+            if msg["method"] == name:
+                return self.notifications.pop(i)
+        return None
+
+    @staticmethod
+    def _left(deadline):
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
+    async def next_notification(self, name, timeout=5):
+        """The params of the next notification called ``name``."""
+        found = self._take(name)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while found is None:
+            try:
+                self._stash(await self.recv_json(self._left(deadline)))
+            except asyncio.TimeoutError:
+                raise AssertionError(
+                    f"no {name!r} notification within {timeout}s; "
+                    f"buffered: {[m['method'] for m in self.notifications]}"
+                ) from None
+            found = self._take(name)
+        return found.get("params")
+
+    async def no_notification(self, name, wait=1.0):
+        """Assert that no notification called ``name`` arrives within ``wait`` s."""
+        deadline = asyncio.get_running_loop().time() + wait
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                self._stash(await self.recv_json(self._left(deadline)))
+        found = self._take(name)
+        assert found is None, f"unexpected {name!r} notification: {found}"
+
+    async def wait_closed(self, timeout=5):
+        """Read (buffering) until the server closes; return the close code."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                self._stash(await self.recv_json(self._left(deadline)))
+        return self.close_code
+
+
+@contextlib.asynccontextmanager
+async def ws_client(server, user="user1", query=None, headers=None, path="/ws/chat/",
+                    login_timeout=10):
+    """``async with ws_client(server, user="alice") as c:`` — a connected client.
+
+    ``user=None`` leaves out ``?user=``; ``query`` adds parameters (a dict),
+    ``headers`` extra handshake headers (no Origin is sent unless given)."""
+    params = dict(query or {})
+    if user is not None:
+        params = {"user": user, **params}
+    url = f"ws://127.0.0.1:{server.port}{path}"
+    if params:
+        url += "?" + urlencode(params)
+    async with connect(url, additional_headers=headers, max_size=None,
+                       compression=None, ping_interval=None, open_timeout=10,
+                       close_timeout=5) as ws:
+        client = WsClient(ws)
+        with contextlib.suppress(ConnectionClosed):
+            client.login = await client.recv_json(login_timeout)
+        yield client
