@@ -199,6 +199,8 @@ class ChatService:
         sockets = list(self.transport.sockets.values())
         await asyncio.gather(*(socket.close(4001) for socket in sockets))
         await asyncio.gather(*(socket.disconnected() for socket in sockets))
+        while self._tasks:  # disconnect clean-ups of sockets that closed earlier
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _release_resources(self, keep_records):
         self.stop_heartbeat()
