@@ -17,6 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from chatproject import service  # noqa: E402
 from chatproject.consumers import ChatConsumer, origin_checked  # noqa: E402
 
 logger = logging.getLogger("chat")
@@ -30,22 +31,43 @@ def build_application(service=None):
     )
 
 
-def close_service_before_daphne_stops():
-    """Daphne cancels consumers at shutdown; the service's own close() runs first."""
+def attach_service_to_daphne():
+    """Under daphne, start the service when the reactor runs (heartbeats and
+    recovery begin with the process, not with its first connection), and
+    close it before the reactor stops: daphne cancels consumers at shutdown,
+    so the disconnect clean-up cannot live in them."""
     if "twisted.internet.reactor" not in sys.modules:
         return
+    from daphne.ws_protocol import WebSocketFactory
     from twisted.internet import defer, reactor
 
-    async def close():
-        from chatproject.service import api
+    # Autobahn drops the TCP connection (1006) when a frame exceeds daphne's
+    # size limit; with failByDrop off it closes properly with 1009 (protocol.md 4).
+    reset_options = WebSocketFactory.resetProtocolOptions
 
+    def reset_without_fail_by_drop(factory):
+        reset_options(factory)
+        factory.failByDrop = False
+
+    WebSocketFactory.resetProtocolOptions = reset_without_fail_by_drop
+
+    async def start():
+        try:
+            await api.start()
+        except Exception:
+            logger.exception("chat service failed to start")
+            reactor.stop()
+
+    async def close():
         try:
             await api.close()
         except Exception:
             logger.exception("chat service close failed")
 
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(close())))
 
 
+api = service.api  # created now, so that bad options or hooks stop start-up
 application = build_application()
-close_service_before_daphne_stops()
+attach_service_to_daphne()

@@ -66,7 +66,8 @@ class ChatService:
         self._state = "new"  # new -> starting -> running -> closing -> closed
         self._start_lock = asyncio.Lock()
         self._tasks = set()
-        self._running_commands = set()
+        self._running_commands = 0
+        self._commands_done = asyncio.Event()
         self._heartbeat_task = None
 
     # Events (commands.md section 9.19).
@@ -194,8 +195,9 @@ class ChatService:
 
     async def _close_connections(self):
         """Let running commands reply, then close every socket with 4001."""
-        while self._running_commands:
-            await asyncio.gather(*list(self._running_commands), return_exceptions=True)
+        if self._running_commands:
+            self._commands_done.clear()
+            await self._commands_done.wait()
         sockets = list(self.transport.sockets.values())
         await asyncio.gather(*(socket.close(4001) for socket in sockets))
         await asyncio.gather(*(socket.disconnected() for socket in sockets))
@@ -360,7 +362,7 @@ class ChatService:
                 raise ChatServiceError("invalidSocket", socket_id)
             if not has_room_access(room, user_name, await self.rooms.lists_of(room.id, user_name)):
                 raise ChatServiceError("notAllowed")
-            self.hub.check_available() if self.hub else None
+            self._get_hub().check_available()
             await self.presence.userlist_add(room.id, user_name, now_ms())
             try:
                 njoined, attached = await self.presence.attach_socket(room.id, user_name, socket_id)
@@ -550,18 +552,13 @@ class ChatService:
         if command is None:
             raise ChatServiceError("noCommand", method)
         info = ExecInfo(server=self, user_name=socket.user_name, id=socket.socket_id, args=params, rest_args=[])
-        return await self._tracked(self.run_command(command, info))
-
-    async def _tracked(self, coroutine):
-        task = asyncio.ensure_future(coroutine)
-        self._running_commands.add(task)
+        self._running_commands += 1
         try:
-            return await asyncio.shield(task)
+            return await self.run_command(command, info)
         finally:
-            if task.done():
-                self._running_commands.discard(task)
-            else:
-                task.add_done_callback(self._running_commands.discard)
+            self._running_commands -= 1
+            if not self._running_commands:
+                self._commands_done.set()
 
     # Server-side API (commands.md section 9).
 
