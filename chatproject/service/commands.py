@@ -7,6 +7,7 @@ API (join, leave, removal) live on the service.
 """
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from messaging.models import DIRECT_LISTS
 from rooms.models import ACCESS_LISTS
@@ -28,7 +29,7 @@ class Command:
     needs_socket: bool = False
     checker: str = None  # the message checker hook that relaxes the "message" argument
 
-    @property
+    @cached_property
     def hook_prefix(self):
         return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", self.name).lower()
 

@@ -6,7 +6,6 @@ import logging
 import secrets
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from messaging.store import MessagingStore
@@ -719,5 +718,3 @@ def _read_context(context):
         return None, None, False, False
     raise ChatServiceError("badArgument", 0, context)
 
-
-database_sync_to_async  # noqa: B018 - re-exported for hooks that need the ORM
