@@ -5,10 +5,10 @@ The operations named in commands.md section 12.12 (`attach_socket`,
 `detach_socket`, ...) are methods of `PresenceStore`, one object per
 service, so that a test can make exactly one of them fail.
 """
-from chatproject.service.asyncstore import AsyncStore
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from chatproject.service.asyncstore import AsyncStore
 from messaging.models import ChatUser
 
 from .models import Connection, Instance, Membership, RoomLock, RoomUser, UserSeen

@@ -1,9 +1,9 @@
 """Room state in the database. Sync functions, each one short transaction;
 `RoomStore` is their async face, one object per service so that tests can
 make one operation fail (commands.md section 12.12)."""
-from chatproject.service.asyncstore import AsyncStore
 from django.db import IntegrityError, transaction
 
+from chatproject.service.asyncstore import AsyncStore
 from chatproject.service.errors import ChatServiceError
 from messaging.models import Message
 from presence.models import RoomUser, UserSeen
