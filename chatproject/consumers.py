@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections import deque
 
-from channels.consumer import AsyncConsumer
+from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -167,6 +167,14 @@ class ChatConsumer(AsyncConsumer):
     def __init__(self, service=None):
         super().__init__()
         self.service = service
+
+    async def dispatch(self, message):
+        """Channels closes stale DB connections around every message, a thread
+        hop per frame; this consumer never touches the ORM itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message):
         if self.service is None:
