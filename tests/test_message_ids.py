@@ -1,0 +1,128 @@
+"""Message ids under concurrency (commands.md section 7.1) and the cost of storing a message."""
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from messaging import store as messaging_store
+from tests.conftest import R1, R2
+
+USERS = [f"sender{n}" for n in range(5)]
+PER_SOCKET = 20
+TOTAL = len(USERS) * PER_SOCKET
+
+
+async def send_pipelined(client, room, count):
+    """Send `count` roomMessage requests back to back, then collect the replies' results."""
+    request_ids = []
+    for n in range(count):
+        client._next_id += 1
+        request_ids.append(client._next_id)
+        await client.send_raw(
+            json.dumps({
+                "jsonrpc": "2.0",
+                "id": client._next_id,
+                "method": "roomMessage",
+                "params": [room, {"textMessage": f"{client.socket_id} {n}"}],
+            })
+        )
+    results = []
+    for request_id in request_ids:
+        reply = await client.reply(request_id, timeout=30)
+        assert "error" not in reply, reply
+        results.append(reply["result"])
+    return results
+
+
+async def collect_room_messages(client, count, timeout=30):
+    """Take the first `count` roomMessage notifications (waiting for them), then check no more arrive."""
+    received = [await client.notification("roomMessage", timeout=timeout) for _ in range(count)]
+    await client.no_notification("roomMessage", wait=0.3)
+    return received
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+async def test_concurrent_senders_get_gapless_unique_ids(chat, instances):
+    services = [await chat.start() for _ in range(instances)]
+    await services[0].add_room(R1)
+    clients = []
+    for n, user in enumerate(USERS):
+        client = await chat.client(services[n % instances], user)
+        assert await client.call("roomJoin", R1) == 1
+        clients.append(client)
+
+    results = await asyncio.gather(*(send_pipelined(client, R1, PER_SOCKET) for client in clients))
+
+    all_ids = [message_id for per_client in results for message_id in per_client]
+    assert sorted(all_ids) == list(range(1, TOTAL + 1))
+    for per_client in results:
+        # One connection's commands run in order, so its own ids increase.
+        assert per_client == sorted(per_client)
+
+    notifications = await asyncio.gather(*(collect_room_messages(client, TOTAL) for client in clients))
+    texts = {}
+    for received in notifications:
+        assert all(room == R1 for room, _ in received)
+        ids = [message["id"] for _, message in received]
+        assert sorted(ids) == list(range(1, TOTAL + 1))  # every message exactly once
+        for _, message in received:
+            assert texts.setdefault(message["id"], message) == message
+    for client, per_client in zip(clients, results):
+        for n, message_id in enumerate(per_client):
+            assert texts[message_id]["textMessage"] == f"{client.socket_id} {n}"
+            assert texts[message_id]["author"] == USERS[clients.index(client)]
+
+    history = await services[-1].exec_user_command(True, "roomHistoryGet", R1, 0, TOTAL)
+    assert [message["id"] for message in history] == list(range(TOTAL, 0, -1))
+    assert all(message == texts[message["id"]] for message in history)
+    info = await services[0].exec_user_command(True, "roomHistoryInfo", R1)
+    assert info["lastMessageId"] == TOTAL and info["historySize"] == TOTAL
+
+
+def _post(room, n):
+    return messaging_store.post_message(room, None, {"textMessage": f"m{n}"}, True, 1_700_000_000_000 + n)
+
+
+def _fill(room, count):
+    for n in range(count):
+        _post(room, n)
+
+
+def _measured_post(room):
+    with CaptureQueriesContext(connection) as queries:
+        message = _post(room, 10_000)
+    return [query["sql"] for query in queries.captured_queries], message["id"]
+
+
+async def test_room_message_query_count_is_constant(chat, svc):
+    """roomMessage's store call costs the same number of queries whatever the history size.
+
+    Two regimes, each compared between a room holding 1 and one holding 200
+    messages: below capacity (nothing trimmed) and at capacity (the oldest
+    message is dropped).
+    """
+    await svc.add_room(R1)
+    await svc.add_room(R2)
+    await svc.add_room("tiny", {"historyMaxSize": 1})
+    await svc.add_room("full", {"historyMaxSize": 200})
+    await sync_to_async(_fill)(R1, 1)
+    await sync_to_async(_fill)(R2, 200)
+    await sync_to_async(_fill)("tiny", 1)
+    await sync_to_async(_fill)("full", 200)
+
+    small, small_id = await sync_to_async(_measured_post)(R1)
+    large, large_id = await sync_to_async(_measured_post)(R2)
+    small_trim, small_trim_id = await sync_to_async(_measured_post)("tiny")
+    large_trim, large_trim_id = await sync_to_async(_measured_post)("full")
+
+    assert (small_id, large_id, small_trim_id, large_trim_id) == (2, 201, 2, 201)
+    assert len(small) > 0
+    assert len(small) == len(large), (small, large)
+    assert len(small_trim) == len(large_trim), (small_trim, large_trim)
+    assert len(large_trim) <= len(large) + 1, (large, large_trim)
+    for room, size in ((R2, 201), ("tiny", 1), ("full", 200)):
+        info = await svc.exec_user_command(True, "roomHistoryInfo", room)
+        assert info["historySize"] == size and info["lastMessageId"] == (2 if room == "tiny" else 201)
