@@ -1,6 +1,16 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+from django.urls import include, path
+
+from chatproject import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("chatproject.api.urls")),
+    path("", views.chat_page, name="chat"),
+    path("chat/rooms/", views.rooms_json, name="chat-rooms"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]
+# Static files (the chat page's script and CSS) are served by Django only with DEBUG=true.
+urlpatterns += staticfiles_urlpatterns()

@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from chatproject.service.asyncstore import AsyncStore
 from chatproject.service.errors import ChatServiceError
+from chatproject.service.validation import check_name
 from presence.models import Connection, RoomUser
 from rooms.models import Room
 
@@ -31,15 +32,25 @@ def add_user(name, whitelist=(), blacklist=(), whitelist_only=False):
         raise ChatServiceError("userExists", name) from None
 
 
+def _may_exist(name):
+    """A name that breaks the name rule never names a user (commands.md section 1.8);
+    some (NUL on PostgreSQL, lone surrogates) cannot even be sent to the database."""
+    try:
+        check_name(name)
+    except ChatServiceError:
+        return False
+    return True
+
+
 def get_user(name):
-    user = ChatUser.objects.filter(name=name).first()
+    user = ChatUser.objects.filter(name=name).first() if _may_exist(name) else None
     if user is None:
         raise ChatServiceError("noUser", name)
     return user
 
 
 def has_user(name):
-    return ChatUser.objects.filter(name=name).exists()
+    return _may_exist(name) and ChatUser.objects.filter(name=name).exists()
 
 
 def delete_user(name):

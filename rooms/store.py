@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 
 from chatproject.service.asyncstore import AsyncStore
 from chatproject.service.errors import ChatServiceError
+from chatproject.service.validation import check_name
 from messaging.models import Message
 from presence.models import RoomUser, UserSeen
 
@@ -12,8 +13,18 @@ from .models import ACCESS_LISTS, Room, RoomListEntry
 from .permissions import has_room_access
 
 
+def _may_exist(name):
+    """A name that breaks the name rule never names a room (commands.md section 1.8);
+    some (NUL on PostgreSQL, lone surrogates) cannot even be sent to the database."""
+    try:
+        check_name(name)
+    except ChatServiceError:
+        return False
+    return True
+
+
 def get_room(name):
-    room = Room.objects.filter(name=name, deleting=False).first()
+    room = Room.objects.filter(name=name, deleting=False).first() if _may_exist(name) else None
     if room is None:
         raise ChatServiceError("noRoom", name)
     return room
@@ -25,7 +36,7 @@ def get_room_by_id(room_id):
 
 
 def room_exists(name):
-    return Room.objects.filter(name=name, deleting=False).exists()
+    return _may_exist(name) and Room.objects.filter(name=name, deleting=False).exists()
 
 
 def create_room(name, *, owner, whitelist_only, history_max_size, enable_access_lists_updates,

@@ -95,6 +95,7 @@ async def direct_message(svc, info, to_user, message):
     await svc.notify_user(to_user, "directMessage", [processed])
     if info.user_name is not None:
         await svc.notify_user(info.user_name, "directMessageEcho", [to_user, processed], exclude=info.id)
+    info.args[1] = processed  # the after hook sees the processed message (section 3.3)
     return processed
 
 
@@ -153,7 +154,7 @@ async def _check_list_change(svc, info, room, list_name, user_names):
 async def room_add_to_list(svc, info, room_name, list_name, user_names):
     room = await svc.rooms.get_room(room_name)
     await _check_list_change(svc, info, room, list_name, user_names)
-    svc.hub.check_available()
+    svc._get_hub().check_available()
     await svc.rooms.add_to_list(room, list_name, user_names, svc.options.room_list_size_limit)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomAccessListAdded", [room_name, list_name, user_names])
@@ -163,7 +164,7 @@ async def room_add_to_list(svc, info, room_name, list_name, user_names):
 async def room_remove_from_list(svc, info, room_name, list_name, user_names):
     room = await svc.rooms.get_room(room_name)
     await _check_list_change(svc, info, room, list_name, user_names)
-    svc.hub.check_available()
+    svc._get_hub().check_available()
     await svc.rooms.remove_from_list(room, list_name, user_names)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomAccessListRemoved", [room_name, list_name, user_names])
@@ -175,7 +176,7 @@ async def room_set_whitelist_mode(svc, info, room_name, mode):
     if not info.bypass_permissions:
         if not is_admin(room, info.user_name, await svc.rooms.lists_of(room.id, info.user_name)):
             raise ChatServiceError("notAllowed")
-    svc.hub.check_available()
+    svc._get_hub().check_available()
     await svc.rooms.update_room(room.id, whitelist_only=mode)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomModeChanged", [room_name, mode])
@@ -257,10 +258,11 @@ async def room_leave(svc, info, room_name):
 
 
 async def room_message(svc, info, room_name, message):
-    svc.hub.check_available()
+    svc._get_hub().check_available()
     processed = process_message(message, info.user_name)
     stored = await svc.messaging.post_message(room_name, info.user_name, processed, info.bypass_permissions, now_ms())
     await svc.notify_room(room_name, "roomMessage", [room_name, stored], user_name=info.user_name)
+    info.args[1] = stored  # the after hook sees the processed message (section 3.3)
     return stored["id"]
 
 

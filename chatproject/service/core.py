@@ -133,7 +133,9 @@ class ChatService:
         self.emit("ready")
 
     async def ensure_started(self):
-        if self._state == "new":
+        # A connection arriving while start() runs (daphne's start-up task) waits
+        # for it, behind the start lock, instead of being refused (section 10.5).
+        if self._state in ("new", "starting"):
             try:
                 await self.start()
             except Exception:
@@ -144,6 +146,7 @@ class ChatService:
         rate = self.options.heartbeat_rate / 1000
         while True:
             await asyncio.sleep(rate)
+            await self.hub.probe()  # notices an unreachable channel layer (section 10.3)
             try:
                 await self.presence.write_heartbeat(self.instance_uid, now_ms())
                 if self.options.auto_recovery:

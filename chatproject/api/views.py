@@ -1,0 +1,503 @@
+"""Admin API views (protocol.md section 6).
+
+Every change goes through the service API (`api.sync.*`), so that its live
+effects happen: notifications, removal of users who lose access. Plain
+reads come from the stores. The service is looked up on each call
+(`chatproject.service.api`), so that tests can put their own in its place.
+"""
+import re
+from urllib.parse import unquote
+
+from django.db.models import Count
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+import chatproject.service as service_package
+from chatproject.service.clock import now_ms
+from chatproject.service.errors import ChatServiceError
+from chatproject.service.jsonrpc import FrameError, parse_json
+from chatproject.service.validation import MAX_SAFE_INTEGER
+from messaging import store as messaging_store
+from messaging.models import ChatUser, Message
+from presence import store as presence_store
+from presence.models import Connection, RoomUser
+from rooms import store as rooms_store
+from rooms.models import ACCESS_LISTS, Room
+
+from . import serializers as s
+from .errors import bad_argument, exception_handler
+
+ROOM_LISTS = ACCESS_LISTS + ("userlist",)
+DIRECT_LISTS = ("whitelist", "blacklist")
+_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
+def chat():
+    """This process's service, looked up per call so that tests can replace it."""
+    return service_package.api
+
+
+# Transport: JSON in and out, strictly parsed, errors in one shape.
+
+
+class StrictJSONParser(JSONParser):
+    """JSON read by the WebSocket endpoint's rules (protocol.md section 3):
+    no NaN or Infinity, no lone surrogates, bounded depth and digits."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
+        try:
+            return parse_json(stream.read().decode(encoding))
+        except (UnicodeDecodeError, LookupError, FrameError):
+            raise exceptions.ParseError() from None
+
+
+class JSONOnlyNegotiation(DefaultContentNegotiation):
+    """Always answer JSON, whatever `Accept` says."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ChatPagination(PageNumberPagination):
+    page_size = 100
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param, "1")
+        if not _DIGITS.fullmatch(raw) or int(raw) < 1:
+            raise bad_argument(self.page_query_param, raw)
+        return int(raw)
+
+
+class AdminView(APIView):
+    """Staff only; path names decoded into `self.names` once authenticated."""
+
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+    metadata_class = None  # OPTIONS is not part of the API: 405
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not request.content_type and int(request.META.get("CONTENT_LENGTH") or 0) > 0:
+            raise exceptions.UnsupportedMediaType("")  # a body we would otherwise ignore
+        self.names = {}
+        for key, segment in kwargs.items():
+            name = unquote(segment, errors="strict")
+            if "\x00" in name:
+                raise bad_argument(key, name)
+            self.names[key] = name
+
+    def body(self, serializer_class):
+        """The validated body: the first bad field raises badArgument."""
+        data = self.request.data
+        if type(data) is not dict:
+            raise bad_argument("body", data)
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def check_list_sizes(state, list_names, limit):
+    """listLimitExceeded before the service call (distinct names, as the service counts)."""
+    for list_name in list_names:
+        if len(set(state.get(list_name) or ())) > limit:
+            raise ChatServiceError("listLimitExceeded", list_name)
+
+
+# Read helpers.
+
+
+def room_item(room, user_count, history_size):
+    return {
+        "name": room.name,
+        "owner": room.owner,
+        "whitelistOnly": room.whitelist_only,
+        "historyMaxSize": room.history_max_size,
+        "historySize": history_size,
+        "lastMessageId": room.last_message_id,
+        "enableAccessListsUpdates": room.enable_access_lists_updates,
+        "enableUserlistUpdates": room.enable_userlist_updates,
+        "userCount": user_count,
+    }
+
+
+def room_detail(name):
+    room = rooms_store.get_room(name)
+    userlist = rooms_store.get_list(room, "userlist")
+    detail = room_item(room, len(userlist), messaging_store.history_info(room)["historySize"])
+    for list_name in ACCESS_LISTS:
+        detail[list_name] = rooms_store.get_list(room, list_name)
+    detail["userlist"] = userlist
+    return detail
+
+
+def _counts(model, room_ids):
+    rows = model.objects.filter(room_id__in=room_ids).values("room_id").annotate(n=Count("id"))
+    return {row["room_id"]: row["n"] for row in rows}
+
+
+def user_detail(name):
+    user = messaging_store.get_user(name)
+    sockets = presence_store.user_sockets(name)
+    return {
+        "name": user.name,
+        "whitelistOnly": user.whitelist_only,
+        "online": bool(sockets),
+        "whitelist": messaging_store.direct_get(name, "whitelist"),
+        "blacklist": messaging_store.direct_get(name, "blacklist"),
+        "sockets": sockets,
+    }
+
+
+def access_list(room, list_name):
+    return chat().sync.exec_user_command({"bypassPermissions": True}, "roomGetAccessList", room, list_name)
+
+
+# Schema helpers.
+
+ERRORS = {status: s.Error for status in (400, 401, 403, 404, 500, 503)}
+
+
+def responses(**extra):
+    """Documented answers: the given successes plus every error status."""
+    answers = dict(ERRORS)
+    answers.update({int(key[1:]): value for key, value in extra.items()})
+    return answers
+
+
+def path_params(*names):
+    return [
+        OpenApiParameter(
+            name, {"type": "string", "minLength": 1, "pattern": s.NO_NUL}, OpenApiParameter.PATH,
+            description="percent-encoded, one path segment",
+        )
+        for name in names
+    ]
+
+
+BODY_ERRORS = {409: s.Error, 415: s.Error}
+PAGE = OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}, OpenApiParameter.QUERY)
+
+
+# Rooms.
+
+
+class RoomsView(AdminView):
+    """Rooms, paginated by name; POST is addRoom."""
+
+    @extend_schema(operation_id="rooms_list", parameters=[PAGE], responses=responses(_200=s.PaginatedRooms))
+    def get(self, request):
+        paginator = ChatPagination()
+        rooms = paginator.paginate_queryset(Room.objects.filter(deleting=False).order_by("name"), request, view=self)
+        ids = [room.id for room in rooms]
+        users, history = _counts(RoomUser, ids), _counts(Message, ids)
+        return paginator.get_paginated_response(
+            [room_item(room, users.get(room.id, 0), history.get(room.id, 0)) for room in rooms]
+        )
+
+    @extend_schema(
+        operation_id="rooms_create", request=s.RoomCreateRequest,
+        responses={**responses(_201=s.RoomDetail), **BODY_ERRORS},
+    )
+    def post(self, request):
+        state = self.body(s.RoomCreateRequest)
+        check_list_sizes(state, ACCESS_LISTS, chat().options.room_list_size_limit)
+        name = state.pop("name")
+        chat().sync.add_room(name, state)
+        return Response(room_detail(name), status=201)
+
+
+class RoomView(AdminView):
+    """One room: its detail form; PATCH changes settings in a fixed order; DELETE is deleteRoom."""
+
+    @extend_schema(operation_id="rooms_read", parameters=path_params("room"), responses=responses(_200=s.RoomDetail))
+    def get(self, request, room):
+        return Response(room_detail(self.names["room"]))
+
+    @extend_schema(
+        operation_id="rooms_update", parameters=path_params("room"), request=s.RoomPatchRequest,
+        responses={**responses(_200=s.RoomDetail), 415: s.Error},
+    )
+    def patch(self, request, room):
+        changes = self.body(s.RoomPatchRequest)
+        name = self.names["room"]
+        api = chat().sync
+        if "owner" in changes:
+            api.change_room_owner(name, changes["owner"])
+        if "historyMaxSize" in changes:
+            api.change_room_history_max_size(name, changes["historyMaxSize"])
+        if "enableAccessListsUpdates" in changes:
+            api.change_access_lists_updates(name, changes["enableAccessListsUpdates"])
+        if "enableUserlistUpdates" in changes:
+            api.change_userlist_updates(name, changes["enableUserlistUpdates"])
+        if "whitelistOnly" in changes:
+            api.exec_user_command(True, "roomSetWhitelistMode", name, changes["whitelistOnly"])
+        return Response(room_detail(name))
+
+    @extend_schema(operation_id="rooms_delete", parameters=path_params("room"), responses=responses(_204=None))
+    def delete(self, request, room):
+        chat().sync.delete_room(self.names["room"])
+        return Response(status=204)
+
+
+LIST_PARAMS = path_params("room") + [
+    OpenApiParameter("list", {"type": "string", "enum": list(ROOM_LISTS)}, OpenApiParameter.PATH)
+]
+
+
+class RoomListView(AdminView):
+    """A room's access list or userlist, read and added to as roomGetAccessList / roomAddToList with bypassed permissions."""
+
+    @extend_schema(operation_id="rooms_lists_read", parameters=LIST_PARAMS, responses=responses(_200=s.UserNames))
+    def get(self, request, room, list):
+        return Response({"userNames": access_list(self.names["room"], self.names["list"])})
+
+    @extend_schema(
+        operation_id="rooms_lists_add", parameters=LIST_PARAMS, request=s.UserNames,
+        responses={**responses(_200=s.UserNames), 415: s.Error},
+    )
+    def post(self, request, room, list):
+        return self.change("roomAddToList")
+
+    def change(self, command):
+        names = self.body(s.UserNames)["userNames"]
+        room, list_name = self.names["room"], self.names["list"]
+        if list_name in ACCESS_LISTS:
+            check_list_sizes({list_name: names}, [list_name], chat().options.room_list_size_limit)
+        chat().sync.exec_user_command({"bypassPermissions": True}, command, room, list_name, names)
+        return Response({"userNames": access_list(room, list_name)})
+
+
+class RoomListRemoveView(RoomListView):
+    """roomRemoveFromList with bypassed permissions."""
+
+    http_method_names = ["post"]
+
+    @extend_schema(
+        operation_id="rooms_lists_remove", parameters=LIST_PARAMS, request=s.UserNames,
+        responses={**responses(_200=s.UserNames), 415: s.Error},
+    )
+    def post(self, request, room, list):
+        return self.change("roomRemoveFromList")
+
+
+class RoomAccessView(AdminView):
+    """hasRoomAccess and roomHasInList for one user; the user need not exist."""
+
+    @extend_schema(operation_id="rooms_access", parameters=path_params("room", "user"), responses=responses(_200=s.RoomAccess))
+    def get(self, request, room, user):
+        room, user = self.names["room"], self.names["user"]
+        rooms_store.get_room(room)  # noRoom, where hasRoomAccess would answer false
+        api = chat().sync
+        lists = {list_name: api.room_has_in_list(room, list_name, user) for list_name in ROOM_LISTS}
+        return Response({"access": api.has_room_access(room, user), "lists": lists})
+
+
+def _query_int(request, name, minimum, default):
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= MAX_SAFE_INTEGER:
+        raise bad_argument(name, raw)
+    return int(raw)
+
+
+class RoomHistoryView(AdminView):
+    """History, newest first: roomHistoryGet with `after`, else the newest `limit` messages."""
+
+    @extend_schema(
+        operation_id="rooms_history",
+        parameters=path_params("room") + [
+            OpenApiParameter("after", {"type": "integer", "minimum": 0, "maximum": MAX_SAFE_INTEGER}, OpenApiParameter.QUERY),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, OpenApiParameter.QUERY,
+                description="at most historyMaxGetMessages, its default",
+            ),
+        ],
+        responses=responses(_200=s.HISTORY),
+    )
+    def get(self, request, room):
+        most = chat().options.history_max_get_messages
+        after = _query_int(request, "after", 0, None)
+        limit = _query_int(request, "limit", 1, most)
+        if limit > most:
+            raise bad_argument("limit", request.query_params["limit"])
+        room_row = rooms_store.get_room(self.names["room"])
+        if after is None or limit == 0:
+            return Response(messaging_store.recent_history(room_row, limit) if after is None else [])
+        return Response(chat().sync.exec_user_command(True, "roomHistoryGet", room_row.name, after, limit))
+
+
+class RoomMessagesView(AdminView):
+    """roomMessage with bypassed permissions, on behalf of `author` (or nobody)."""
+
+    @extend_schema(
+        operation_id="rooms_messages_post", parameters=path_params("room"), request=s.MessagePostRequest,
+        responses={**responses(_201=s.MessageId), 415: s.Error},
+    )
+    def post(self, request, room):
+        body = self.body(s.MessagePostRequest)
+        room, message = self.names["room"], body["message"]
+        rooms_store.get_room(room)  # the room of the path answers first
+        context = {"userName": body.get("author"), "bypassPermissions": True}
+        try:
+            message_id = chat().sync.exec_user_command(context, "roomMessage", room, message)
+        except ChatServiceError as error:
+            if error.code == "badArgument" and error.args == (1, message):
+                raise bad_argument("message", message) from None
+            raise
+        return Response({"id": message_id}, status=201)
+
+
+# Users.
+
+
+class UsersView(AdminView):
+    """Chat users, paginated by name; POST is addUser."""
+
+    @extend_schema(operation_id="users_list", parameters=[PAGE], responses=responses(_200=s.PaginatedUsers))
+    def get(self, request):
+        paginator = ChatPagination()
+        users = paginator.paginate_queryset(ChatUser.objects.order_by("name"), request, view=self)
+        online = set(
+            Connection.objects.filter(user_name__in=[user.name for user in users]).values_list("user_name", flat=True)
+        )
+        return paginator.get_paginated_response(
+            [{"name": user.name, "whitelistOnly": user.whitelist_only, "online": user.name in online} for user in users]
+        )
+
+    @extend_schema(
+        operation_id="users_create", request=s.UserCreateRequest,
+        responses={**responses(_201=s.UserDetail), **BODY_ERRORS},
+    )
+    def post(self, request):
+        state = self.body(s.UserCreateRequest)
+        check_list_sizes(state, DIRECT_LISTS, chat().options.direct_list_size_limit)
+        name = state.pop("name")
+        chat().sync.add_user(name, state)
+        return Response(user_detail(name), status=201)
+
+
+class UserView(AdminView):
+    """One user: the detail form; DELETE is deleteUser (409 while online)."""
+
+    @extend_schema(operation_id="users_read", parameters=path_params("user"), responses=responses(_200=s.UserDetail))
+    def get(self, request, user):
+        return Response(user_detail(self.names["user"]))
+
+    @extend_schema(
+        operation_id="users_delete", parameters=path_params("user"), responses={**responses(_204=None), 409: s.Error}
+    )
+    def delete(self, request, user):
+        chat().sync.delete_user(self.names["user"])
+        return Response(status=204)
+
+
+class UserDisconnectView(AdminView):
+    """disconnectUserSockets: closes the user's sockets everywhere, without waiting."""
+
+    @extend_schema(
+        operation_id="users_disconnect", parameters=path_params("user"), request=s.NoBody,
+        responses={**responses(_202=s.Accepted), 415: s.Error},
+    )
+    def post(self, request, user):
+        self.body(s.NoBody)
+        chat().sync.disconnect_user_sockets(self.names["user"])
+        return Response({}, status=202)
+
+
+class DirectAccessView(AdminView):
+    """hasDirectAccess and userHasInList: may `sender` message `user`?"""
+
+    @extend_schema(
+        operation_id="users_direct_access", parameters=path_params("user", "sender"), responses=responses(_200=s.DirectAccess)
+    )
+    def get(self, request, user, sender):
+        user, sender = self.names["user"], self.names["sender"]
+        api = chat().sync
+        lists = {list_name: api.user_has_in_list(user, list_name, sender) for list_name in DIRECT_LISTS}
+        return Response({"access": api.has_direct_access(user, sender), "lists": lists})
+
+
+# Server-side calls and recovery.
+
+
+class ExecView(AdminView):
+    """execUserCommand with a context of userName, id, bypassPermissions, bypassHooks."""
+
+    @extend_schema(
+        operation_id="exec", request=s.ExecRequest,
+        responses={**responses(_200=s.ExecResult), **BODY_ERRORS},
+        description="execUserCommand; the command's error answers with the status of its code (custom codes: 400).",
+    )
+    def post(self, request):
+        body = self.body(s.ExecRequest)
+        context = {key: body.get(key) for key in ("userName", "id", "bypassPermissions", "bypassHooks")}
+        return Response({"result": chat().sync.exec_user_command(context, body["command"], *body["args"])})
+
+
+class RecoveryView(AdminView):
+    """POST with no body: one RecoveryAPI call on the path's name."""
+
+    operation = None
+
+    def recover(self):
+        self.body(s.NoBody)
+        (name,) = self.names.values()
+        getattr(chat().sync, self.operation)(name)
+        return Response(status=204)
+
+
+def recovery_view(operation, param):
+    @extend_schema(
+        operation_id=f"recovery_{operation}", parameters=path_params(param), request=s.NoBody,
+        responses={**responses(_204=None), 415: s.Error},
+    )
+    def post(self, request, **kwargs):
+        return self.recover()
+
+    return type(f"Recovery_{operation}", (RecoveryView,), {"operation": operation, "post": post})
+
+
+RecoverInstanceView = recovery_view("instance_recovery", "instance")
+RecoverRoomView = recovery_view("room_state_sync", "room")
+RecoverUserView = recovery_view("user_state_sync", "user")
+
+
+class InstancesView(AdminView):
+    """Service instances with heartbeat, liveness and socket count."""
+
+    @extend_schema(operation_id="instances_list", responses=responses(_200=s.InstanceItem(many=True)))
+    def get(self, request):
+        api = chat()
+        deadline = now_ms() - api.options.heartbeat_timeout
+        answer = []
+        for uid, _ in presence_store.list_instances():
+            heartbeat = api.sync.get_instance_heartbeat(uid)
+            if heartbeat is None:  # deleted meanwhile
+                continue
+            sockets = api.sync.get_instance_sockets(uid)
+            answer.append({"id": uid, "heartbeat": heartbeat, "alive": heartbeat > deadline, "sockets": len(sockets)})
+        return Response(answer)
+
+
+class NotFoundView(AdminView):
+    """Any other path under /api/: 404 for everyone, before authentication."""
+
+    authentication_classes = []
+    permission_classes = []
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        raise exceptions.NotFound()

@@ -1,0 +1,162 @@
+"""Fixtures for browser tests: Debian's Chromium driven by Playwright, real
+daphne servers (tests/e2e/harness.py), and a TCP proxy that can drop
+connections."""
+import os
+import shutil
+import socket
+import struct
+import threading
+
+import pytest
+
+from tests.e2e.conftest import daphne_server  # noqa: F401  (re-exported fixture)
+
+expect_timeout_ms = 15_000
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=expect_timeout_ms)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(base_url, width=1100)``: a page in a fresh context (its own cookies)."""
+    contexts = []
+
+    def make(base_url, width=1100, height=800):
+        context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: page_errors.append(exc))
+        return page
+
+    page_errors = []
+    yield make
+    for context in contexts:
+        context.close()
+    assert not page_errors, f"JavaScript errors in the page: {page_errors}"
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to the daphne server's current port.
+
+    ``block()`` makes new connections fail, ``abort()`` resets the open
+    ones (the browser sees close code 1006), ``unblock()`` lets them in."""
+
+    def __init__(self, server):
+        self.server = server
+        self.blocked = False
+        self._conns = set()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept_loop(self):
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.blocked:
+                self._reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                self._reset(client)
+                continue
+            with self._lock:
+                self._conns.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            self._forget(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _forget(self, sock):
+        with self._lock:
+            self._conns.discard(sock)
+
+    @staticmethod
+    def _reset(sock):
+        """Drop a connection without any WebSocket closing handshake (linger 0:
+        reset); shutdown() first wakes the pump thread blocked on it."""
+        for step in (
+            lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
+            lambda: sock.shutdown(socket.SHUT_RDWR),
+            sock.close,
+        ):
+            try:
+                step()
+            except OSError:
+                pass
+
+    def block(self):
+        self.blocked = True
+
+    def unblock(self):
+        self.blocked = False
+
+    def abort(self):
+        with self._lock:
+            conns = list(self._conns)
+            self._conns.clear()
+        for sock in conns:
+            self._reset(sock)
+
+    def close(self):
+        self._closed = True
+        self._listener.close()
+        self.abort()
+
+
+@pytest.fixture
+def make_proxy():
+    """``make_proxy(server)``: a TcpProxy in front of ``server``; all closed at the end."""
+    proxies = []
+
+    def make(server):
+        proxy = TcpProxy(server)
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
