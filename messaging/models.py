@@ -1,4 +1,6 @@
 """Chat users with their direct-messaging lists, and room message history."""
+import json
+
 from django.db import models
 
 from rooms.models import Room
@@ -32,12 +34,21 @@ class DirectListEntry(models.Model):
 
 
 class Message(models.Model):
-    """A stored room message; `data` is the processed message, with id and timestamp."""
+    """A stored room message: the processed message (with id and timestamp),
+    kept as the JSON text it was delivered as, serialised once on the hot path.
+
+    Text rather than a JSON column also keeps what PostgreSQL's jsonb cannot
+    hold (a "\\u0000" inside a string), so every message a client may send is stored.
+    """
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     message_id = models.BigIntegerField()
-    data = models.JSONField()
+    text = models.TextField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "message_id"], name="message_room_id_unique")]
         ordering = ["-message_id"]
+
+    @property
+    def data(self):
+        return json.loads(self.text)

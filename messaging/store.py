@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from chatproject.service.asyncstore import AsyncStore
 from chatproject.service.errors import ChatServiceError
-from chatproject.service.validation import check_name
+from chatproject.service.validation import is_valid_name
 from presence.models import Connection, RoomUser
 from rooms.models import Room
 
@@ -32,25 +32,16 @@ def add_user(name, whitelist=(), blacklist=(), whitelist_only=False):
         raise ChatServiceError("userExists", name) from None
 
 
-def _may_exist(name):
-    """A name that breaks the name rule never names a user (commands.md section 1.8);
-    some (NUL on PostgreSQL, lone surrogates) cannot even be sent to the database."""
-    try:
-        check_name(name)
-    except ChatServiceError:
-        return False
-    return True
-
 
 def get_user(name):
-    user = ChatUser.objects.filter(name=name).first() if _may_exist(name) else None
+    user = ChatUser.objects.filter(name=name).first() if is_valid_name(name) else None
     if user is None:
         raise ChatServiceError("noUser", name)
     return user
 
 
 def has_user(name):
-    return _may_exist(name) and ChatUser.objects.filter(name=name).exists()
+    return is_valid_name(name) and ChatUser.objects.filter(name=name).exists()
 
 
 def delete_user(name):
@@ -121,7 +112,7 @@ NEXT_ID_SQL = (
     f"UPDATE {Room._meta.db_table} SET last_message_id = last_message_id + 1 WHERE id = %s"
     " RETURNING last_message_id, history_max_size"
 )
-STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, data) VALUES (%s, %s, %s)"
+STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, text) VALUES (%s, %s, %s)"
 TRIM_SQL = f"DELETE FROM {Message._meta.db_table} WHERE room_id = %s AND message_id <= %s"
 
 
@@ -131,9 +122,11 @@ def post_message(room_name, user_name, message, bypass_permissions, now):
     Plain SQL on purpose: this is the hot path, and the ORM's query building
     cost more than the database work. Four statements whatever the history size.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(ROOM_AND_PRESENCE_SQL, [user_name, room_name])
-        row = cursor.fetchone()
+    row = None
+    if is_valid_name(room_name):
+        with connection.cursor() as cursor:
+            cursor.execute(ROOM_AND_PRESENCE_SQL, [user_name, room_name])
+            row = cursor.fetchone()
     if row is None:
         raise ChatServiceError("noRoom", room_name)
     room_id, present = row
@@ -162,7 +155,8 @@ def history_info(room):
 def recent_history(room, count):
     if count <= 0:
         return []
-    return list(Message.objects.filter(room_id=room.id).order_by("-message_id").values_list("data", flat=True)[:count])
+    texts = Message.objects.filter(room_id=room.id).order_by("-message_id").values_list("text", flat=True)[:count]
+    return [json.loads(text) for text in texts]
 
 
 def history_after(room, after_id, limit):
@@ -177,9 +171,8 @@ def history_after(room, after_id, limit):
     final = min(first + limit - 1, room.last_message_id)
     if first > final:
         return []
-    return list(
-        stored.filter(message_id__gte=first, message_id__lte=final).order_by("-message_id").values_list("data", flat=True)
-    )
+    texts = stored.filter(message_id__gte=first, message_id__lte=final).order_by("-message_id").values_list("text", flat=True)
+    return [json.loads(text) for text in texts]
 
 
 class MessagingStore(AsyncStore):

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from chatproject.service.asyncstore import AsyncStore
+from chatproject.service.validation import is_valid_name
 from messaging.models import ChatUser
 
 from .models import Connection, Instance, Membership, RoomLock, RoomUser, UserSeen
@@ -92,7 +93,7 @@ def userlist_remove(room_id, user_name, now):
 
 
 def in_userlist(room_id, user_name):
-    return RoomUser.objects.filter(room_id=room_id, user_name=user_name).exists()
+    return is_valid_name(user_name) and RoomUser.objects.filter(room_id=room_id, user_name=user_name).exists()
 
 
 def user_sockets(user_name):

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from chatproject.service.asyncstore import AsyncStore
 from chatproject.service.errors import ChatServiceError
-from chatproject.service.validation import check_name
+from chatproject.service.validation import is_valid_name
 from messaging.models import Message
 from presence.models import RoomUser, UserSeen
 
@@ -13,18 +13,9 @@ from .models import ACCESS_LISTS, Room, RoomListEntry
 from .permissions import has_room_access
 
 
-def _may_exist(name):
-    """A name that breaks the name rule never names a room (commands.md section 1.8);
-    some (NUL on PostgreSQL, lone surrogates) cannot even be sent to the database."""
-    try:
-        check_name(name)
-    except ChatServiceError:
-        return False
-    return True
-
 
 def get_room(name):
-    room = Room.objects.filter(name=name, deleting=False).first() if _may_exist(name) else None
+    room = Room.objects.filter(name=name, deleting=False).first() if is_valid_name(name) else None
     if room is None:
         raise ChatServiceError("noRoom", name)
     return room
@@ -36,7 +27,7 @@ def get_room_by_id(room_id):
 
 
 def room_exists(name):
-    return _may_exist(name) and Room.objects.filter(name=name, deleting=False).exists()
+    return is_valid_name(name) and Room.objects.filter(name=name, deleting=False).exists()
 
 
 def create_room(name, *, owner, whitelist_only, history_max_size, enable_access_lists_updates,
@@ -136,6 +127,8 @@ def delete_room(room_id):
 
 
 def seen(room_id, user_name):
+    if not is_valid_name(user_name):
+        return None
     row = UserSeen.objects.filter(room_id=room_id, user_name=user_name).values_list("timestamp", flat=True).first()
     return row
 

@@ -8,9 +8,14 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _BAD_NAME_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff:{}]")
 
 
+def is_valid_name(name):
+    """The name rule of commands.md section 1.8."""
+    return isinstance(name, str) and bool(name) and not _BAD_NAME_CHARACTERS.search(name)
+
+
 def check_name(name):
-    """The name rule: raise invalidName unless `name` is a valid user or room name."""
-    if not isinstance(name, str) or not name or _BAD_NAME_CHARACTERS.search(name):
+    """Raise invalidName unless `name` is a valid user or room name."""
+    if not is_valid_name(name):
         raise ChatServiceError("invalidName", name)
 
 
@@ -22,11 +27,18 @@ def is_default_message(value):
     return type(value) is dict and len(value) == 1 and type(value.get("textMessage")) is str
 
 
+def _is_storable_name_list(value):
+    # List entries are stored as given, and PostgreSQL text cannot hold U+0000:
+    # refused alike on every database. (A lone name with U+0000 is looked up,
+    # not stored: it simply matches nothing.)
+    return type(value) is list and all(type(item) is str and "\x00" not in item for item in value)
+
+
 # Argument kinds: each accepts a JSON value or not.
 ARG_CHECKS = {
     "str": lambda v: type(v) is str,
     "bool": lambda v: type(v) is bool,
-    "list[str]": lambda v: type(v) is list and all(type(item) is str for item in v),
+    "list[str]": _is_storable_name_list,
     "int>=0": lambda v: _is_int(v, 0),
     "int>=1": lambda v: _is_int(v, 1),
     "any": lambda v: True,
