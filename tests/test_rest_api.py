@@ -147,6 +147,9 @@ async def test_schema_and_docs_are_staff_only(admin, svc):
     assert schema["openapi"].startswith("3.")
     docs = await admin.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content and b"/api/schema/" in docs.content
+    # The page works offline: its assets come from this server, not a CDN.
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content
+    assert b"cdn.jsdelivr.net" not in docs.content
 
 
 async def test_schema_is_valid_openapi_and_lists_every_operation(admin, svc):
