@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
+from chatproject.service.jsonrpc import strings_in
 from chatproject.service.validation import MAX_SAFE_INTEGER
 
 from .errors import bad_argument
@@ -20,18 +21,7 @@ NAME_PATTERN = "^[^\\u0000-\\u001f\\u007f:{}]+$"
 
 def has_nul(value):
     """Whether a JSON value holds U+0000 in any string or key."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+    return any("\x00" in text for text in strings_in(value))
 
 
 class StrictMixin:

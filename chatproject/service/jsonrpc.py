@@ -45,21 +45,26 @@ def _too_deep(value, limit):
     return False
 
 
-def _has_lone_surrogate(value):
+def strings_in(value):
+    """Every string of a JSON value, keys included."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
+            yield item
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+
+
+def _is_lone_surrogate_free(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_json(text):
@@ -70,7 +75,7 @@ def parse_json(text):
         raise FrameError("parseError") from None
     if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value, MAX_DEPTH):
         raise FrameError("parseError")
-    if _ESCAPED_SURROGATE.search(text) and _has_lone_surrogate(value):
+    if _ESCAPED_SURROGATE.search(text) and not all(map(_is_lone_surrogate_free, strings_in(value))):
         raise FrameError("parseError")
     return value
 
