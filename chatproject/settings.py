@@ -91,8 +91,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory, so that servers started by the tests see it too.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # A file beside the database, not memory, so that servers started by the
+    # tests see it too.
+    _database_file = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(_database_file.with_name("test_" + _database_file.name))}
 
 REDIS_URL = os.environ.get("REDIS_URL")
 REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "chat")
