@@ -294,7 +294,8 @@ class ChatService:
                 await self._on_leave(socket_id, room_name, njoined)
                 await self.notify_user(user_name, "roomLeftEcho", [room_name, socket_id, njoined], exclude=socket_id)
                 if njoined == 0:
-                    await self._userlist_remove(room_id, room_name, user_name)
+                    await self._remove_from_userlist(room_id, room_name, user_name)
+                    await self._announce_user_left(await self.rooms.get_room_by_id(room_id), user_name)
                 return room_name, njoined
         except ChatServiceError:
             logger.exception("disconnect of %s from %r failed", socket_id, room_name)
@@ -402,33 +403,33 @@ class ChatService:
             return
         await self._leave_group(socket_id, user_name, room.name)
         if njoined == 0:
-            await self._userlist_remove(room.id, room.name, user_name, notify=False)
+            await self._remove_from_userlist(room.id, room.name, user_name)
 
-    async def _userlist_remove(self, room_id, room_name, user_name, notify=True):
-        """Leave the userlist; announce it where the room wants userlist updates."""
+    async def _remove_from_userlist(self, room_id, room_name, user_name):
+        """Leave the userlist, stamping the seen time; a store failure is reported, not raised."""
         try:
-            removed = await self.presence.userlist_remove(room_id, user_name, now_ms())
+            await self.presence.userlist_remove(room_id, user_name, now_ms())
         except Exception as exc:
             self.emit("storeConsistencyFailure", exc, {"user_name": user_name, "room_name": room_name, "op_type": "roomUserlist"})
-            return
-        if removed and notify:
-            room = await self.rooms.get_room_by_id(room_id)
-            if room is not None and room.enable_userlist_updates:
-                await self.notify_room(room_name, "roomUserLeft", [room_name, user_name])
+
+    async def _announce_user_left(self, room, user_name):
+        if room is not None and room.enable_userlist_updates:
+            await self.notify_room(room.name, "roomUserLeft", [room.name, user_name])
 
     async def leave_room(self, user_name, socket_id, room_name, is_local_call):
         room = await self.rooms.get_room(room_name)
         async with room_lock(self, user_name, room_name):
             njoined, attached = await self.presence.detach_socket(room.id, user_name, socket_id)
             await self._leave_group(socket_id, user_name, room_name)
+            if njoined == 0:
+                await self._remove_from_userlist(room.id, room_name, user_name)
             if attached:
                 await self.notify_user(
                     user_name, "roomLeftEcho", [room_name, socket_id, njoined],
                     exclude=None if is_local_call else socket_id,
                 )
-            if njoined == 0:
-                await self._userlist_remove(room.id, room_name, user_name, notify=attached)
-            if attached:
+                if njoined == 0:
+                    await self._announce_user_left(room, user_name)
                 await self._on_leave(socket_id, room_name, njoined)
             return njoined
 
@@ -446,7 +447,8 @@ class ChatService:
                 for socket_id in socket_ids:
                     await self._on_leave(socket_id, room.name, 0)
                 await self.notify_user(user_name, "roomAccessRemoved", [room.name])
-            await self._userlist_remove(room.id, room.name, user_name, notify=bool(socket_ids))
+                await self._announce_user_left(room, user_name)
+            await self._remove_from_userlist(room.id, room.name, user_name)
 
     async def recheck_access(self, room, user_names):
         """Remove the named present users who no longer pass the access rule."""
