@@ -29,6 +29,7 @@ def assert_processed(message):
 
 
 async def test_b89_direct_message_delivered(chat):
+    """B89: direct message delivered."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     s2 = await chat.client(service, U2)
@@ -39,6 +40,7 @@ async def test_b89_direct_message_delivered(chat):
 
 
 async def test_b90_direct_messages_off_by_default(chat, svc):
+    """B90: direct messages off by default."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
     await expect_error(s1, "notAllowed", "directMessage", U2, M)
@@ -46,6 +48,7 @@ async def test_b90_direct_messages_off_by_default(chat, svc):
 
 
 async def test_b91_no_message_to_self(chat):
+    """B91: no message to self."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     await expect_error(s1, "notAllowed", "directMessage", U1, M)
@@ -53,6 +56,7 @@ async def test_b91_no_message_to_self(chat):
 
 
 async def test_b92_offline_recipient(chat):
+    """B92: offline recipient."""
     service = await chat.start(options=DM)
     s2 = await chat.client(service, U2)
     await s2.close()
@@ -66,12 +70,14 @@ async def test_b92_offline_recipient(chat):
 
 
 async def test_b93_unknown_recipient(chat):
+    """B93: unknown recipient."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     await expect_error(s1, "noUser", "directMessage", "nobody", M, args=["nobody"])
 
 
 async def test_b94_echo_to_senders_other_sockets(chat):
+    """B94: echo to senders other sockets."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     s3 = await chat.client(service, U1)
@@ -88,6 +94,7 @@ async def test_b94_echo_to_senders_other_sockets(chat):
 
 
 async def test_b95_direct_message_to_every_recipient_socket(chat):
+    """B95: direct message to every recipient socket."""
     service = await chat.start(options=DM)
     s2 = await chat.client(service, U2)
     s4 = await chat.client(service, U2)
@@ -100,6 +107,7 @@ async def test_b95_direct_message_to_every_recipient_socket(chat):
 
 
 async def test_b96_system_message_to_other_sockets(chat, svc):
+    """B96: system message to other sockets."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     assert await s1.call("systemMessage", "some data.") is None
@@ -108,6 +116,7 @@ async def test_b96_system_message_to_other_sockets(chat, svc):
 
 
 async def test_b97_system_message_data_passes_unchanged(chat, svc):
+    """B97: system message data passes unchanged."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     assert await s1.call("systemMessage", {"a": [1, None]}) is None
@@ -120,6 +129,7 @@ async def test_b97_system_message_data_passes_unchanged(chat, svc):
 
 
 async def test_b98_blacklisted_sender_refused(chat):
+    """B98: blacklisted sender refused."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     s2 = await chat.client(service, U2)
@@ -129,6 +139,7 @@ async def test_b98_blacklisted_sender_refused(chat):
 
 
 async def test_b99_whitelist_mode(chat):
+    """B99: whitelist mode."""
     service = await chat.start(options=DM)
     s1 = await chat.client(service, U1)
     s2 = await chat.client(service, U2)
@@ -142,6 +153,7 @@ async def test_b99_whitelist_mode(chat):
 
 
 async def test_b100_add_and_remove_blacklist(chat, svc):
+    """B100: add and remove blacklist."""
     s1 = await chat.client(svc, U1)
     assert await s1.call("directAddToList", "blacklist", [U2]) is None
     assert "user2" in await s1.call("directGetAccessList", "blacklist")
@@ -150,6 +162,7 @@ async def test_b100_add_and_remove_blacklist(chat, svc):
 
 
 async def test_b101_own_name_refused(chat, svc):
+    """B101: own name refused."""
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notAllowed", "directAddToList", "blacklist", [U1])
     await expect_error(s1, "notAllowed", "directRemoveFromList", "whitelist", [U1])
@@ -157,12 +170,14 @@ async def test_b101_own_name_refused(chat, svc):
 
 
 async def test_b102_unknown_direct_list(chat, svc):
+    """B102: unknown direct list."""
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "noList", "directAddToList", "nolist", [U2], args=["nolist"])
     await expect_error(s1, "noList", "directGetAccessList", "nolist", args=["nolist"])
 
 
 async def test_b103_add_twice(chat, svc):
+    """B103: add twice."""
     s1 = await chat.client(svc, U1)
     assert await s1.call("directAddToList", "blacklist", [U2]) is None
     assert await s1.call("directAddToList", "blacklist", [U2]) is None
@@ -170,12 +185,14 @@ async def test_b103_add_twice(chat, svc):
 
 
 async def test_b104_remove_absent_name(chat, svc):
+    """B104: remove absent name."""
     s1 = await chat.client(svc, U1)
     assert await s1.call("directRemoveFromList", "blacklist", [U2]) is None
     assert await s1.call("directGetAccessList", "blacklist") == []
 
 
 async def test_b105_direct_whitelist_mode(chat, svc):
+    """B105: direct whitelist mode."""
     s1 = await chat.client(svc, U1)
     assert await s1.call("directGetWhitelistMode") is False
     assert await s1.call("directSetWhitelistMode", True) is None
@@ -183,6 +200,7 @@ async def test_b105_direct_whitelist_mode(chat, svc):
 
 
 async def test_b106_direct_list_size_limit(chat):
+    """B106: direct list size limit."""
     service = await chat.start(options={"directListSizeLimit": 1})
     s1 = await chat.client(service, U1)
     await expect_error(s1, "listLimitExceeded", "directAddToList", "blacklist", [U2, U3], args=["blacklist"])
@@ -190,6 +208,7 @@ async def test_b106_direct_list_size_limit(chat):
 
 
 async def test_b107_lists_work_with_direct_messages_off(chat, svc):
+    """B107: lists work with direct messages off."""
     s1 = await chat.client(svc, U1)
     assert await s1.call("directAddToList", "blacklist", [U3]) is None
     assert await svc.has_direct_access(U1, U2) is True
@@ -197,6 +216,7 @@ async def test_b107_lists_work_with_direct_messages_off(chat, svc):
 
 
 async def test_b108_blacklist_checked_before_online(chat):
+    """B108: blacklist checked before online."""
     service = await chat.start(options=DM)
     await service.add_user(U2, {"blacklist": [U1]})
     s1 = await chat.client(service, U1)
@@ -204,6 +224,7 @@ async def test_b108_blacklist_checked_before_online(chat):
 
 
 async def test_b109_preset_whitelist_only(chat):
+    """B109: preset whitelist only."""
     service = await chat.start(options=DM)
     await service.add_user(U2, {"whitelistOnly": True})
     s2 = await chat.client(service, U2)

@@ -12,23 +12,27 @@ async def service_error(coroutine):
 
 
 async def test_b159_exec_direct_get_whitelist_mode(svc):
+    """B159: exec direct get whitelist mode."""
     await svc.add_user(U1, {"whitelistOnly": True})
     assert await svc.exec_user_command(U1, "directGetWhitelistMode") is True
 
 
 async def test_b160_exec_direct_lists(svc):
+    """B160: exec direct lists."""
     await svc.add_user(U1)
     assert await svc.exec_user_command(U1, "directAddToList", "whitelist", [U2]) is None
     assert await svc.exec_user_command(U1, "directGetAccessList", "whitelist") == [U2]
 
 
 async def test_b161_add_room_invalid_name(svc):
+    """B161: add room invalid name."""
     error = await service_error(svc.add_room("room:1"))
     assert (error.code, list(error.args)) == ("invalidName", ["room:1"])
     assert await svc.has_room("room:1") is False
 
 
 async def test_b162_bool_context(svc):
+    """B162: bool context."""
     await svc.add_room(R1, {"whitelistOnly": True})
     assert await svc.exec_user_command(True, "roomGetWhitelistMode", R1) is True
     error = await service_error(svc.exec_user_command(False, "roomGetWhitelistMode", R1))
@@ -36,12 +40,14 @@ async def test_b162_bool_context(svc):
 
 
 async def test_b163_bypass_list_change_without_user(svc):
+    """B163: bypass list change without user."""
     await svc.add_room(R1)
     assert await svc.exec_user_command(True, "roomAddToList", R1, "whitelist", [U2]) is None
     assert await svc.exec_user_command(True, "roomGetAccessList", R1, "whitelist") == [U2]
 
 
 async def test_b164_system_message_reaches_all_sockets(chat, svc):
+    """B164: system message reaches all sockets."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     assert await svc.exec_user_command(U1, "systemMessage", "some data.") is None
@@ -50,6 +56,7 @@ async def test_b164_system_message_reaches_all_sockets(chat, svc):
 
 
 async def test_b165_bypass_hooks(chat):
+    """B165: bypass hooks."""
     flags = {"before": False, "after": False}
 
     class FlagHooks:
@@ -74,6 +81,7 @@ async def test_b165_bypass_hooks(chat):
 
 
 async def test_b166_bypass_permissions_direct_message(chat):
+    """B166: bypass permissions direct message."""
     service = await chat.start(options={"enableDirectMessages": True})
     await service.add_user(U1)
     await service.add_user(U2, {"whitelistOnly": True})
@@ -90,6 +98,7 @@ async def test_b166_bypass_permissions_direct_message(chat):
 
 
 async def test_b167_bypass_permissions_room_message(chat, svc):
+    """B167: bypass permissions room message."""
     await svc.add_room(R1, {"whitelistOnly": True, "whitelist": [U1]})
     await svc.add_user(U2)
     s1 = await chat.client(svc, U1)
@@ -105,6 +114,7 @@ async def test_b167_bypass_permissions_room_message(chat, svc):
 
 
 async def test_b168_message_without_caller_has_no_author(chat, svc):
+    """B168: message without caller has no author."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -116,18 +126,21 @@ async def test_b168_message_without_caller_has_no_author(chat, svc):
 
 
 async def test_b169_exec_for_unknown_user(svc):
+    """B169: exec for unknown user."""
     await svc.add_room(R1)
     error = await service_error(svc.exec_user_command(U1, "roomMessage", R1, M))
     assert (error.code, list(error.args)) == ("noUser", [U1])
 
 
 async def test_b170_has_room_access(svc):
+    """B170: has room access."""
     await svc.add_room(R1, {"blacklist": [U3]})
     assert await svc.has_room_access(R1, U2) is True
     assert await svc.has_room_access(R1, U3) is False
 
 
 async def test_b171_bypass_never_lifts_join_access_check(chat, svc):
+    """B171: bypass never lifts join access check."""
     await svc.add_room(R1, {"blacklist": [U1]})
     s1 = await chat.client(svc, U1)
     ctx = {"user_name": U1, "id": s1.socket_id, "bypass_permissions": True}
@@ -137,6 +150,7 @@ async def test_b171_bypass_never_lifts_join_access_check(chat, svc):
 
 
 async def test_b172_bypass_never_lifts_direct_messages_gate(chat, svc):
+    """B172: bypass never lifts direct messages gate."""
     await chat.client(svc, U1)
     await chat.client(svc, U2)
     ctx = {"user_name": U1, "bypass_permissions": True}
@@ -145,6 +159,7 @@ async def test_b172_bypass_never_lifts_direct_messages_gate(chat, svc):
 
 
 async def test_b173_delete_room_removes_joined_users(chat, svc):
+    """B173: delete room removes joined users."""
     await svc.add_room(R1, {"owner": U2})
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -154,17 +169,20 @@ async def test_b173_delete_room_removes_joined_users(chat, svc):
 
 
 async def test_b174_room_create_without_caller_has_no_owner(svc):
+    """B174: room create without caller has no owner."""
     assert await svc.exec_user_command(True, "roomCreate", R1, False) is None
     assert await svc.has_room(R1) is True
     assert await svc.exec_user_command(True, "roomGetOwner", R1) is None
 
 
 async def test_b175_user_command_without_user_is_no_login(svc):
+    """B175: user command without user is no login."""
     error = await service_error(svc.exec_user_command(True, "listOwnSockets"))
     assert (error.code, list(error.args)) == ("noLogin", [])
 
 
 async def test_b176_system_message_skips_the_context_socket(chat, svc):
+    """B176: system message skips the context socket."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     await svc.exec_user_command({"user_name": U1, "id": s1.socket_id}, "systemMessage", "x")

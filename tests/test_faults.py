@@ -82,6 +82,7 @@ def assert_single_event(chat, name, info):
 
 
 async def test_b188_room_group_add_failure_rolls_back_join(chat, svc, monkeypatch):
+    """B188: room group add failure rolls back join."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     monkeypatch.setattr(svc.hub, "group_add", failing_for_groups(svc.hub.group_add, "chat.room."))
@@ -93,6 +94,7 @@ async def test_b188_room_group_add_failure_rolls_back_join(chat, svc, monkeypatc
 
 
 async def test_b189_user_group_add_failure_rejects_login(chat, svc, monkeypatch):
+    """B189: user group add failure rejects login."""
     monkeypatch.setattr(svc.hub, "group_add", failing_for_groups(svc.hub.group_add, "chat.user."))
     s1 = await chat.client(svc, U1, expect_login=False)
     assert s1.login["method"] == "loginRejected"
@@ -101,6 +103,7 @@ async def test_b189_user_group_add_failure_rejects_login(chat, svc, monkeypatch)
 
 
 async def test_b190_connection_closed_right_after_socket_recorded(chat, svc, monkeypatch):
+    """B190: connection closed right after socket recorded."""
     communicator = WebsocketCommunicator(build_application(svc), "/ws/chat/?user=" + U1)
     original = svc.presence.add_socket
     seen = {}
@@ -135,6 +138,7 @@ async def test_b190_connection_closed_right_after_socket_recorded(chat, svc, mon
 
 
 async def test_b191_socket_not_connected_in_store_is_invalid_socket(chat, svc, monkeypatch):
+    """B191: socket not connected in store is invalid socket."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
 
@@ -157,6 +161,7 @@ async def test_b191_socket_not_connected_in_store_is_invalid_socket(chat, svc, m
 
 
 async def test_b192_on_start_raises(chat):
+    """B192: on start raises."""
     failure = RuntimeError("on_start failed")
 
     class StartFails(Hooks):
@@ -175,6 +180,7 @@ async def test_b192_on_start_raises(chat):
 
 
 async def test_b193_close_connections_fails_without_on_close(chat, svc, monkeypatch):
+    """B193: close connections fails without on close."""
     await chat.client(svc, U1)
     monkeypatch.setattr(svc, "_close_connections", failing("closing connections failed"))
     with pytest.raises(Exception) as raised:
@@ -186,6 +192,7 @@ async def test_b193_close_connections_fails_without_on_close(chat, svc, monkeypa
 
 
 async def test_b194_on_close_raises(chat):
+    """B194: on close raises."""
     received = []
     failure = RuntimeError("on_close failed")
 
@@ -204,6 +211,7 @@ async def test_b194_on_close_raises(chat):
 
 
 async def test_b195_close_connections_fails_and_on_close_reraises(chat, monkeypatch):
+    """B195: close connections fails and on close reraises."""
     received = []
 
     class Reraise(Hooks):
@@ -226,6 +234,7 @@ async def test_b195_close_connections_fails_and_on_close_reraises(chat, monkeypa
 
 
 async def test_b196_attach_and_rollback_detach_fail(chat, svc, monkeypatch):
+    """B196: attach and rollback detach fail."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     monkeypatch.setattr(svc.presence, "attach_socket", failing("attach_socket"))
@@ -242,6 +251,7 @@ async def test_b196_attach_and_rollback_detach_fail(chat, svc, monkeypatch):
 
 
 async def test_b197_userlist_remove_fails_on_leave(chat, svc, monkeypatch):
+    """B197: userlist remove fails on leave."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -256,6 +266,7 @@ async def test_b197_userlist_remove_fails_on_leave(chat, svc, monkeypatch):
 
 
 async def test_b198_remove_socket_records_fails_on_disconnect(chat, svc, monkeypatch):
+    """B198: remove socket records fails on disconnect."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     sid1 = s1.socket_id
@@ -271,6 +282,7 @@ async def test_b198_remove_socket_records_fails_on_disconnect(chat, svc, monkeyp
 
 
 async def test_b199_detach_user_from_room_fails_on_removal(chat, svc, monkeypatch):
+    """B199: detach user from room fails on removal."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -287,6 +299,7 @@ async def test_b199_detach_user_from_room_fails_on_removal(chat, svc, monkeypatc
 
 
 async def test_b200_check_access_fails_during_list_change(chat, svc, monkeypatch):
+    """B200: check access fails during list change."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -300,6 +313,7 @@ async def test_b200_check_access_fails_during_list_change(chat, svc, monkeypatch
 
 
 async def test_b201_group_discard_fails_on_leave(chat, svc, monkeypatch):
+    """B201: group discard fails on leave."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -315,6 +329,7 @@ async def test_b201_group_discard_fails_on_leave(chat, svc, monkeypatch):
 
 
 async def test_b202_room_state_sync_keeps_consistent_room(chat, svc):
+    """B202: room state sync keeps consistent room."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -328,6 +343,7 @@ async def test_b202_room_state_sync_keeps_consistent_room(chat, svc):
 
 
 async def test_b203_user_state_sync_repairs_rooms_of_any_socket(chat, svc, monkeypatch):
+    """B203: user state sync repairs rooms of any socket."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
@@ -345,6 +361,7 @@ async def test_b203_user_state_sync_repairs_rooms_of_any_socket(chat, svc, monke
 
 
 async def test_b226_room_publish_fails_after_commit(chat, svc, monkeypatch):
+    """B226: room publish fails after commit."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -360,7 +377,7 @@ async def test_b226_room_publish_fails_after_commit(chat, svc, monkeypatch):
 
 
 async def test_b227_unreachable_channel_layer_refuses_before_commit(chat, monkeypatch):
-    """Every operation of the channel layer fails (as when its server is
+    """B227: Every operation of the channel layer fails (as when its server is
     unreachable); the instance notices (its heartbeat probes the layer) and
     refuses state changes with `unavailable` until the layer is back."""
     svc = await chat.start(options={"heartbeatRate": 50})

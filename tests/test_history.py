@@ -18,6 +18,7 @@ async def send(client, count, room=R1):
 
 
 async def test_b41_message_then_recent_history(chat, svc):
+    """B41: message then recent history."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc)
     assert await s1.call("roomMessage", R1, M) == 1
@@ -31,6 +32,7 @@ async def test_b41_message_then_recent_history(chat, svc):
 
 
 async def test_b42_message_reaches_all_joined_sockets(chat, svc):
+    """B42: message reaches all joined sockets."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     s2 = await joined_client(chat, svc, U2)
@@ -49,6 +51,7 @@ async def test_b42_message_reaches_all_joined_sockets(chat, svc):
 
 
 async def test_b43_history_max_size_zero_stores_nothing(chat):
+    """B43: history max size zero stores nothing."""
     service = await chat.start(options={"historyMaxSize": 0})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -62,6 +65,7 @@ async def test_b43_history_max_size_zero_stores_nothing(chat):
 
 
 async def test_b44_history_max_get_messages_zero_disables_reads(chat):
+    """B44: history max get messages zero disables reads."""
     service = await chat.start(options={"historyMaxGetMessages": 0})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -71,6 +75,7 @@ async def test_b44_history_max_get_messages_zero_disables_reads(chat):
 
 
 async def test_b45_history_max_size_option_reported(chat):
+    """B45: history max size option reported."""
     service = await chat.start(options={"historyMaxSize": 1000})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -78,6 +83,7 @@ async def test_b45_history_max_size_option_reported(chat):
 
 
 async def test_b46_history_max_size_one_keeps_newest(chat):
+    """B46: history max size one keeps newest."""
     service = await chat.start(options={"historyMaxSize": 1})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -91,6 +97,7 @@ async def test_b46_history_max_size_one_keeps_newest(chat):
 
 
 async def test_b47_history_get_pages_after_id(chat, svc):
+    """B47: history get pages after id."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc)
     assert await send(s1, 2) == [1, 2]
@@ -107,6 +114,7 @@ async def test_b47_history_get_pages_after_id(chat, svc):
 
 
 async def test_b48_history_get_capped_by_max_get_messages(chat):
+    """B48: history get capped by max get messages."""
     service = await chat.start(options={"historyMaxGetMessages": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -118,6 +126,7 @@ async def test_b48_history_get_capped_by_max_get_messages(chat):
 
 
 async def test_b49_history_get_after_trim(chat):
+    """B49: history get after trim."""
     service = await chat.start(options={"historyMaxSize": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -129,6 +138,7 @@ async def test_b49_history_get_after_trim(chat):
 
 
 async def test_b50_change_history_max_size_shrinks(chat):
+    """B50: change history max size shrinks."""
     service = await chat.start(options={"historyMaxSize": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -141,6 +151,7 @@ async def test_b50_change_history_max_size_shrinks(chat):
 
 
 async def test_b51_history_info_keys_and_defaults(chat, svc):
+    """B51: history info keys and defaults."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc)
     assert await s1.call("roomHistoryInfo", R1) == {
@@ -159,7 +170,7 @@ async def test_b51_history_info_keys_and_defaults(chat, svc):
 
 
 async def test_b52_history_get_starts_at_oldest_stored(chat):
-    """(Decision) a start that has been dropped begins at the oldest stored message."""
+    """B52: (Decision) a start that has been dropped begins at the oldest stored message."""
     service = await chat.start(options={"historyMaxSize": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -170,6 +181,7 @@ async def test_b52_history_get_starts_at_oldest_stored(chat):
 
 
 async def test_b53_history_get_beyond_last_id(chat, svc):
+    """B53: history get beyond last id."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc)
     await send(s1, 2)
@@ -177,6 +189,7 @@ async def test_b53_history_get_beyond_last_id(chat, svc):
 
 
 async def test_b54_bypass_lifts_history_get_cap_only(chat):
+    """B54: bypass lifts history get cap only."""
     service = await chat.start(options={"historyMaxGetMessages": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -186,6 +199,7 @@ async def test_b54_bypass_lifts_history_get_cap_only(chat):
 
 
 async def test_b55_recent_history_capped(chat):
+    """B55: recent history capped."""
     service = await chat.start(options={"historyMaxGetMessages": 2})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)
@@ -194,6 +208,7 @@ async def test_b55_recent_history_capped(chat):
 
 
 async def test_b56_unjoined_socket_of_present_user_posts(chat, svc):
+    """B56: unjoined socket of present user posts."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     s2 = await chat.client(svc, U1)
@@ -208,6 +223,7 @@ async def test_b56_unjoined_socket_of_present_user_posts(chat, svc):
 
 
 async def test_b57_history_max_size_zero_then_raised(chat):
+    """B57: history max size zero then raised."""
     service = await chat.start(options={"historyMaxSize": 10})
     await service.add_room(R1)
     s1 = await joined_client(chat, service)

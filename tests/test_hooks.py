@@ -39,6 +39,7 @@ def ns(**hooks):
 
 
 async def test_b110_on_start_uses_the_api(chat):
+    """B110: on start uses the api."""
     async def on_start(server):
         await server.add_room(R1, {"whitelist": [U1], "owner": U2})
 
@@ -51,6 +52,7 @@ async def test_b110_on_start_uses_the_api(chat):
 
 
 async def test_b111_on_close_called_once_with_service_and_none(chat):
+    """B111: on close called once with service and none."""
     calls = []
 
     async def on_close(server, error):
@@ -134,14 +136,17 @@ async def run_b112(chat, kind):
 
 
 async def test_b112_before_and_after_hooks_see_exec_info(chat):
+    """B112: before and after hooks see exec info."""
     await run_b112(chat, "mixed")
 
 
 async def test_b113_async_hooks(chat):
+    """B113: async hooks."""
     await run_b112(chat, "async")
 
 
 async def test_b114_plain_sync_hooks(chat):
+    """B114: plain sync hooks."""
     seen, service = await run_b112(chat, "sync")
     # api.sync worked from the plain hooks: before the creation, then after it.
     assert [entry["has_room"] for entry in seen if "has_room" in entry] == [False, True]
@@ -149,6 +154,7 @@ async def test_b114_plain_sync_hooks(chat):
 
 
 async def test_b115_surplus_arguments_are_rest_args(chat):
+    """B115: surplus arguments are rest args."""
     seen = []
 
     async def list_own_sockets_after(info):
@@ -161,6 +167,7 @@ async def test_b115_surplus_arguments_are_rest_args(chat):
 
 
 async def test_b116_before_hook_rewrites_arguments(chat):
+    """B116: before hook rewrites arguments."""
     async def room_get_whitelist_mode_before(info):
         info.args = [R2]
 
@@ -175,6 +182,7 @@ async def test_b116_before_hook_rewrites_arguments(chat):
 
 
 async def test_b117_after_hook_returns_a_richer_value(chat):
+    """B117: after hook returns a richer value."""
     async def list_own_sockets_after(info):
         return {"sockets": info.results[0], "more": True}
 
@@ -187,6 +195,7 @@ async def test_b117_after_hook_returns_a_richer_value(chat):
 
 
 async def test_b118_on_disconnect_at_close(chat):
+    """B118: on disconnect at close."""
     seen = []
 
     async def on_disconnect(server, data):
@@ -204,6 +213,7 @@ async def test_b118_on_disconnect_at_close(chat):
 
 
 async def test_b119_on_join_before_the_reply(chat):
+    """B119: on join before the reply."""
     seen = []
 
     async def on_join(server, data):
@@ -217,6 +227,7 @@ async def test_b119_on_join_before_the_reply(chat):
 
 
 async def test_b120_lock_time_exceeded(chat):
+    """B120: lock time exceeded."""
     calls = []
 
     async def on_join(server, data):
@@ -237,6 +248,7 @@ async def test_b120_lock_time_exceeded(chat):
 
 
 async def test_b121_on_leave_before_the_reply(chat):
+    """B121: on leave before the reply."""
     seen = []
 
     async def on_leave(server, data):
@@ -251,6 +263,7 @@ async def test_b121_on_leave_before_the_reply(chat):
 
 
 async def test_b122_on_leave_at_disconnect_before_echo(chat):
+    """B122: on leave at disconnect before echo."""
     seen = []
 
     async def on_leave(server, data):
@@ -269,6 +282,7 @@ async def test_b122_on_leave_at_disconnect_before_echo(chat):
 
 
 async def test_b123_on_leave_at_removal_before_access_removed(chat):
+    """B123: on leave at removal before access removed."""
     seen = []
 
     async def on_leave(server, data):
@@ -285,6 +299,7 @@ async def test_b123_on_leave_at_removal_before_access_removed(chat):
 
 
 async def test_b124_before_result_skips_command_and_after(chat):
+    """B124: before result skips command and after."""
     after_calls = []
 
     async def list_own_sockets_before(info):
@@ -306,6 +321,7 @@ async def test_b124_before_result_skips_command_and_after(chat):
 
 
 async def test_b125_direct_messages_checker(chat):
+    """B125: direct messages checker."""
     async def direct_messages_checker(message):
         return None
 
@@ -323,6 +339,7 @@ async def test_b125_direct_messages_checker(chat):
 
 
 async def test_b126_room_messages_checker(chat):
+    """B126: room messages checker."""
     async def room_messages_checker(message):
         return None
 
@@ -340,6 +357,7 @@ async def test_b126_room_messages_checker(chat):
 
 
 async def test_b127_nested_content_kept_verbatim(chat):
+    """B127: nested content kept verbatim."""
     async def room_messages_checker(message):
         return None
 
@@ -356,6 +374,7 @@ async def test_b127_nested_content_kept_verbatim(chat):
 
 
 async def test_b128_checker_errors(chat):
+    """B128: checker errors."""
     calls = []
 
     def room_messages_checker(message):  # a plain function
@@ -381,6 +400,7 @@ async def test_b128_checker_errors(chat):
 
 
 async def test_b129_no_checker_default_format_and_checkers_are_independent(chat, svc):
+    """B129: no checker default format and checkers are independent."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -403,6 +423,7 @@ async def test_b129_no_checker_default_format_and_checkers_are_independent(chat,
 
 
 async def test_b130_server_overwrites_author_id_timestamp(chat):
+    """B130: server overwrites author id timestamp."""
     async def room_messages_checker(message):
         return None
 
@@ -421,6 +442,7 @@ async def test_b130_server_overwrites_author_id_timestamp(chat):
 
 
 async def test_b131_on_join_refusal_rolls_back(chat):
+    """B131: on join refusal rolls back."""
     async def on_join(server, data):
         if data["id"] in refused_sockets:
             raise ChatServiceError("joinRefused")
@@ -443,6 +465,7 @@ async def test_b131_on_join_refusal_rolls_back(chat):
 
 
 async def test_b132_before_error_skips_after(chat):
+    """B132: before error skips after."""
     after_calls = []
 
     async def room_join_before(info):
@@ -461,6 +484,7 @@ async def test_b132_before_error_skips_after(chat):
 
 
 async def test_b133_after_hook_value_replaces_an_error(chat):
+    """B133: after hook value replaces an error."""
     seen = []
 
     async def room_join_after(info):
@@ -476,6 +500,7 @@ async def test_b133_after_hook_value_replaces_an_error(chat):
 
 
 async def test_b134_after_hook_none_keeps_the_error(chat):
+    """B134: after hook none keeps the error."""
     seen = []
 
     async def room_join_after(info):
@@ -490,6 +515,7 @@ async def test_b134_after_hook_none_keeps_the_error(chat):
 
 
 async def test_b135_unexpected_hook_exception_is_internal_error(chat):
+    """B135: unexpected hook exception is internal error."""
     async def list_own_sockets_before(info):
         raise KeyError("secret detail")
 
@@ -502,6 +528,7 @@ async def test_b135_unexpected_hook_exception_is_internal_error(chat):
 
 
 async def test_b136_data_travels_from_before_to_after(chat):
+    """B136: data travels from before to after."""
     recorded = []
 
     async def room_message_before(info):
@@ -519,6 +546,7 @@ async def test_b136_data_travels_from_before_to_after(chat):
 
 
 async def test_b137_before_hook_sets_bypass_permissions(chat):
+    """B137: before hook sets bypass permissions."""
     async def room_message_before(info):
         info.bypass_permissions = True
 
@@ -537,6 +565,7 @@ async def test_b137_without_the_hook_not_joined_is_refused(chat, svc):
 
 
 async def test_b138_after_hook_sees_processed_message(chat):
+    """B138: after hook sees processed message."""
     recorded = []
 
     async def room_message_after(info):
@@ -558,6 +587,7 @@ async def test_b138_after_hook_sees_processed_message(chat):
 
 
 async def test_b216_hooks_base_class_switches_nothing_on(chat):
+    """B216: hooks base class switches nothing on."""
     ran = []
 
     class MyHooks(Hooks):
@@ -577,6 +607,7 @@ async def test_b216_hooks_base_class_switches_nothing_on(chat):
 
 
 async def test_b217_on_join_nested_exec_does_not_deadlock(chat):
+    """B217: on join nested exec does not deadlock."""
     calls = []
     results = []
 
@@ -672,6 +703,7 @@ async def test_both_snake_and_camel_names_is_a_startup_error(chat):
 
 
 async def test_b138_direct_message_after_hook_sees_processed_message(chat):
+    """B138: direct message after hook sees processed message."""
     recorded = []
 
     async def direct_message_after(info):

@@ -32,6 +32,7 @@ async def collect(client, name, wait=0.5):
 
 
 async def test_b204_echoes_across_instances(chat):
+    """B204: echoes across instances."""
     a = await chat.start()
     b = await chat.start()
     s1 = await chat.client(a, U1)
@@ -43,6 +44,7 @@ async def test_b204_echoes_across_instances(chat):
 
 
 async def test_b205_removal_reaches_sockets_on_both_instances(chat):
+    """B205: removal reaches sockets on both instances."""
     a = await chat.start()
     b = await chat.start()
     await a.add_room(R1, {"owner": U2})
@@ -62,6 +64,7 @@ async def test_b205_removal_reaches_sockets_on_both_instances(chat):
 
 
 async def test_b206_disconnect_user_sockets_on_every_instance(chat):
+    """B206: disconnect user sockets on every instance."""
     a = await chat.start()
     b = await chat.start()
     s1 = await chat.client(a, U1)
@@ -82,6 +85,7 @@ async def test_b206_disconnect_user_sockets_on_every_instance(chat):
 
 
 async def test_b207_closing_b_runs_disconnects_seen_from_a(chat):
+    """B207: closing b runs disconnects seen from a."""
     a = await chat.start(options={"enableUserlistUpdates": True})
     b = await chat.start(options={"enableUserlistUpdates": True})
     await a.add_room(R1)
@@ -112,6 +116,7 @@ async def test_b207_closing_b_runs_disconnects_seen_from_a(chat):
 
 
 async def test_b208_instance_recovery_of_a_stopped_instance(chat):
+    """B208: instance recovery of a stopped instance."""
     a = await chat.start(options={"autoRecovery": False})
     b = await chat.start(options={"autoRecovery": False})
     await a.add_room(R1)
@@ -129,6 +134,7 @@ async def test_b208_instance_recovery_of_a_stopped_instance(chat):
 
 
 async def test_b209_recovery_of_unknown_instance_is_a_no_op(chat, svc):
+    """B209: recovery of unknown instance is a no op."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)

@@ -25,6 +25,7 @@ def login_error(client):
 
 
 async def test_b1_login_confirmed_first_with_socket_id(chat, svc):
+    """B1: login confirmed first with socket id."""
     client = await chat.client(svc, expect_login=False, user=U1)
     first = client.login
     assert first["method"] == "loginConfirmed"
@@ -38,6 +39,7 @@ async def test_b1_login_confirmed_first_with_socket_id(chat, svc):
 
 
 async def test_b2_service_without_configuration_ready_and_closed(chat):
+    """B2: service without configuration ready and closed."""
     service = ChatService()
     events = []
     service.on("ready", lambda: events.append(("ready",)))
@@ -58,6 +60,7 @@ class NoLoginHooks:
 
 
 async def test_b3_on_connect_none_is_no_login_and_close_4403(chat):
+    """B3: on connect none is no login and close 4403."""
     service = await chat.start(hooks=NoLoginHooks())
     client = await rejected(chat, service, user=U1)
     error = login_error(client)
@@ -71,6 +74,7 @@ async def test_b3_on_connect_none_is_no_login_and_close_4403(chat):
 
 
 async def test_b4_invalid_user_name_rejected(chat, svc):
+    """B4: invalid user name rejected."""
     client = await rejected(chat, svc, user="user}1")
     error = login_error(client)
     assert error["data"]["code"] == "invalidName"
@@ -93,6 +97,7 @@ class HandshakeRecorder:
 
 
 async def test_b5_handshake_data_during_and_after_connection(chat):
+    """B5: handshake data during and after connection."""
     hooks = HandshakeRecorder()
     service = await chat.start(hooks=hooks)
     client = await rejected(chat, service, user=U1)
@@ -125,6 +130,7 @@ class AuthDataHooks:
 
 
 async def test_b6_on_connect_returns_name_and_auth_data(chat):
+    """B6: on connect returns name and auth data."""
     hooks = AuthDataHooks()
     service = await chat.start(hooks=hooks)
     client = await chat.client(service, U1)
@@ -144,6 +150,7 @@ class RaisingServiceErrorHooks:
 
 
 async def test_b7_on_connect_raises_custom_service_error(chat):
+    """B7: on connect raises custom service error."""
     service = await chat.start(hooks=RaisingServiceErrorHooks())
     client = await rejected(chat, service, user=U1)
     error = login_error(client)
@@ -161,6 +168,7 @@ class RaisingRuntimeErrorHooks:
 
 
 async def test_b8_on_connect_raises_other_exception_internal_error(chat):
+    """B8: on connect raises other exception internal error."""
     service = await chat.start(hooks=RaisingRuntimeErrorHooks())
     client = await rejected(chat, service, user=U1)
     error = login_error(client)
@@ -174,6 +182,7 @@ async def test_b8_on_connect_raises_other_exception_internal_error(chat):
 
 
 async def test_b9_socket_connect_and_disconnect_echo(chat, svc):
+    """B9: socket connect and disconnect echo."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     sid2 = s2.login["params"][1]["id"]
@@ -187,6 +196,7 @@ async def test_b9_socket_connect_and_disconnect_echo(chat, svc):
 
 
 async def test_b10_close_closes_sockets_with_4001(chat, svc):
+    """B10: close closes sockets with 4001."""
     s1 = await chat.client(svc, U1)
     await asyncio.wait_for(svc.close(), 10)
     assert await s1.wait_closed() == 4001
@@ -196,6 +206,7 @@ async def test_b10_close_closes_sockets_with_4001(chat, svc):
 
 
 async def test_b11_instance_sockets(chat, svc):
+    """B11: instance sockets."""
     s1 = await chat.client(svc, U1)
     expected = {s1.socket_id: "user1"}
     assert await svc.get_instance_sockets() == expected
@@ -206,6 +217,7 @@ async def test_b11_instance_sockets(chat, svc):
 
 
 async def test_b12_instance_heartbeat(chat):
+    """B12: instance heartbeat."""
     start = now_ms()
     service = await chat.start(options={"heartbeatRate": 500})
     await asyncio.sleep(1)
@@ -220,6 +232,7 @@ async def test_b12_instance_heartbeat(chat):
 
 
 async def test_b13_unknown_instance_heartbeat_is_none(chat, svc):
+    """B13: unknown instance heartbeat is none."""
     assert await svc.get_instance_heartbeat("instance") is None
 
 
@@ -227,6 +240,7 @@ async def test_b13_unknown_instance_heartbeat_is_none(chat, svc):
 
 
 async def test_b210_origin_check(chat, svc):
+    """B210: origin check."""
     evil = await chat.client(svc, U1, expect_login=False, headers=[(b"origin", b"http://evil.example")])
     assert evil.close_code == 403
     assert evil.login is None
@@ -252,6 +266,7 @@ def _make_django_users():
 
 
 async def test_b211_default_on_connect_token_and_query_login(chat, svc):
+    """B211: default on connect token and query login."""
     key, inactive_key = await sync_to_async(_make_django_users)()
 
     alice = await chat.client(svc, query=f"token={key}&user=user1")
@@ -293,6 +308,7 @@ def system_message_frame(request_id, size, marker):
 
 
 async def test_b212_max_frame_bytes(chat):
+    """B212: max frame bytes."""
     service = await chat.start(options={"maxFrameBytes": 1000})
     s1 = await chat.client(service, U1)
     s2 = await chat.client(service, U1)
@@ -332,6 +348,7 @@ class SlowMessageHooks:
 
 
 async def test_b213_close_waits_for_running_command(chat):
+    """B213: close waits for running command."""
     hooks = SlowMessageHooks()
     service = await chat.start(hooks=hooks)
     await service.add_room(R1)

@@ -11,6 +11,7 @@ UPDATES = {"enableUserlistUpdates": True}
 
 
 async def test_b23_join_and_leave_echo_between_sockets(chat, svc):
+    """B23: join and leave echo between sockets."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
@@ -22,6 +23,7 @@ async def test_b23_join_and_leave_echo_between_sockets(chat, svc):
 
 
 async def test_b24_second_socket_join_and_leave_counts(chat, svc):
+    """B24: second socket join and leave counts."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -33,6 +35,7 @@ async def test_b24_second_socket_join_and_leave_counts(chat, svc):
 
 
 async def test_b25_disconnect_sends_room_left_echo(chat, svc):
+    """B25: disconnect sends room left echo."""
     await svc.add_room(R1)
     s3 = await chat.client(svc, U1)
     s1 = await chat.client(svc, U1)
@@ -47,6 +50,7 @@ async def test_b25_disconnect_sends_room_left_echo(chat, svc):
 
 
 async def test_b26_disconnect_announces_user_left(chat):
+    """B26: disconnect announces user left."""
     service = await chat.start(options=UPDATES)
     await service.add_room(R1)
     s1 = await chat.client(service, U1)
@@ -59,6 +63,7 @@ async def test_b26_disconnect_announces_user_left(chat):
 
 
 async def test_b27_leave_without_join_sends_nothing(chat):
+    """B27: leave without join sends nothing."""
     service = await chat.start(options=UPDATES)
     await service.add_room(R1)
     s1 = await chat.client(service, U1)
@@ -70,6 +75,7 @@ async def test_b27_leave_without_join_sends_nothing(chat):
 
 
 async def test_b28_userlist_follows_joins_and_leaves(chat, svc):
+    """B28: userlist follows joins and leaves."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -81,6 +87,7 @@ async def test_b28_userlist_follows_joins_and_leaves(chat, svc):
 
 
 async def test_b29_user_joined_and_left_notifications(chat):
+    """B29: user joined and left notifications."""
     service = await chat.start(options=UPDATES)
     await service.add_room(R1)
     s1 = await chat.client(service, U1)
@@ -93,6 +100,7 @@ async def test_b29_user_joined_and_left_notifications(chat):
 
 
 async def test_b30_repeated_join_changes_nothing(chat, svc):
+    """B30: repeated join changes nothing."""
     await svc.add_room(R1, {"enableUserlistUpdates": True})
     s1 = await chat.client(svc, U1)
     s3 = await chat.client(svc, U2)
@@ -104,6 +112,7 @@ async def test_b30_repeated_join_changes_nothing(chat, svc):
 
 
 async def test_b31_leave_of_unjoined_socket_no_user_left(chat, svc):
+    """B31: leave of unjoined socket no user left."""
     await svc.add_room(R1, {"enableUserlistUpdates": True})
     s2 = await chat.client(svc, U1)
     s3 = await chat.client(svc, U2)
@@ -113,6 +122,7 @@ async def test_b31_leave_of_unjoined_socket_no_user_left(chat, svc):
 
 
 async def test_b32_user_left_only_when_last_socket_leaves(chat):
+    """B32: user left only when last socket leaves."""
     service = await chat.start(options=UPDATES)
     await service.add_room(R1)
     s1 = await chat.client(service, U1)
@@ -128,6 +138,7 @@ async def test_b32_user_left_only_when_last_socket_leaves(chat):
 
 
 async def test_b33_joiner_gets_no_user_joined(chat):
+    """B33: joiner gets no user joined."""
     service = await chat.start(options=UPDATES)
     await service.add_room(R1)
     s1 = await chat.client(service, U1)
@@ -136,6 +147,7 @@ async def test_b33_joiner_gets_no_user_joined(chat):
 
 
 async def test_b34_list_own_sockets(chat, svc):
+    """B34: list own sockets."""
     await svc.add_room(R1)
     await svc.add_room(R2)
     s1 = await chat.client(svc, U1)
@@ -152,6 +164,7 @@ async def test_b34_list_own_sockets(chat, svc):
 
 
 async def test_b35_user_seen_timestamps(chat, svc):
+    """B35: user seen timestamps."""
     start = now_ms()
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
@@ -170,6 +183,7 @@ async def test_b35_user_seen_timestamps(chat, svc):
 
 
 async def test_b36_user_never_seen(chat, svc):
+    """B36: user never seen."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -177,6 +191,7 @@ async def test_b36_user_never_seen(chat, svc):
 
 
 async def test_b37_second_socket_join_keeps_seen_timestamp(chat, svc):
+    """B37: second socket join keeps seen timestamp."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -189,6 +204,7 @@ async def test_b37_second_socket_join_keeps_seen_timestamp(chat, svc):
 
 
 async def test_b38_room_notifications_info(chat, svc):
+    """B38: room notifications info."""
     await svc.add_room(R1, {"enableAccessListsUpdates": False, "enableUserlistUpdates": True})
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -199,6 +215,7 @@ async def test_b38_room_notifications_info(chat, svc):
 
 
 async def test_b39_join_and_leave_unknown_room(chat, svc):
+    """B39: join and leave unknown room."""
     s1 = await chat.client(svc, U1)
     for method in ("roomJoin", "roomLeave"):
         with pytest.raises(RpcError) as info:
@@ -208,6 +225,7 @@ async def test_b39_join_and_leave_unknown_room(chat, svc):
 
 
 async def test_b40_leave_of_unjoined_socket_counts_other_sockets(chat, svc):
+    """B40: leave of unjoined socket counts other sockets."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)

@@ -18,6 +18,7 @@ async def expect_error(client, code, args, method, *params):
 
 
 async def test_b14_create_join_delete_cycle(chat):
+    """B14: create join delete cycle."""
     service = await chat.start(options=MANAGED)
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, False) is None
@@ -29,6 +30,7 @@ async def test_b14_create_join_delete_cycle(chat):
 
 
 async def test_b15_delete_room_nobody_joined(chat):
+    """B15: delete room nobody joined."""
     service = await chat.start(options=MANAGED)
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, False) is None
@@ -37,6 +39,7 @@ async def test_b15_delete_room_nobody_joined(chat):
 
 
 async def test_b16_non_owner_cannot_delete(chat):
+    """B16: non owner cannot delete."""
     service = await chat.start(options=MANAGED)
     s1 = await chat.client(service, U1)
     s2 = await chat.client(service, U2)
@@ -46,6 +49,7 @@ async def test_b16_non_owner_cannot_delete(chat):
 
 
 async def test_b17_create_invalid_room_name(chat):
+    """B17: create invalid room name."""
     service = await chat.start(options=MANAGED)
     s1 = await chat.client(service, U1)
     await expect_error(s1, "invalidName", ["room}1"], "roomCreate", "room}1", False)
@@ -53,6 +57,7 @@ async def test_b17_create_invalid_room_name(chat):
 
 
 async def test_b18_rooms_management_off(chat, svc):
+    """B18: rooms management off."""
     await svc.add_room(R2)
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notAllowed", [], "roomCreate", R1, False)
@@ -62,6 +67,7 @@ async def test_b18_rooms_management_off(chat, svc):
 
 
 async def test_b19_delete_removes_every_joined_user(chat):
+    """B19: delete removes every joined user."""
     service = await chat.start(options=MANAGED)
     await service.add_room(R1, {"owner": U1})
     s1 = await chat.client(service, U1)
@@ -75,6 +81,7 @@ async def test_b19_delete_removes_every_joined_user(chat):
 
 
 async def test_b20_created_whitelist_only_room_owner(chat):
+    """B20: created whitelist only room owner."""
     service = await chat.start(options=MANAGED)
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, True) is None
@@ -84,6 +91,7 @@ async def test_b20_created_whitelist_only_room_owner(chat):
 
 
 async def test_b21_admin_cannot_delete(chat):
+    """B21: admin cannot delete."""
     service = await chat.start(options=MANAGED)
     await service.add_room(R1, {"owner": U1, "adminlist": [U2]})
     s2 = await chat.client(service, U2)
@@ -92,6 +100,7 @@ async def test_b21_admin_cannot_delete(chat):
 
 
 async def test_b22_recreated_room_starts_from_scratch(chat, svc):
+    """B22: recreated room starts from scratch."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1) == 1
@@ -119,6 +128,7 @@ class ReAddOnLeave:
 
 
 async def test_b214_add_room_during_deletion_is_room_exists(chat):
+    """B214: add room during deletion is room exists."""
     hooks = ReAddOnLeave()
     service = await chat.start(hooks=hooks)
     await service.add_room(R1)

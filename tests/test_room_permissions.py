@@ -37,6 +37,7 @@ async def wait_for_all(client, names, timeout=5):
 
 
 async def test_b58_unjoined_user_cannot_post_or_read(chat, svc):
+    """B58: unjoined user cannot post or read."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notJoined", "roomMessage", R1, M, args=["room1"])
@@ -44,30 +45,35 @@ async def test_b58_unjoined_user_cannot_post_or_read(chat, svc):
 
 
 async def test_b59_get_whitelist_mode(chat, svc):
+    """B59: get whitelist mode."""
     await svc.add_room(R1, {"whitelistOnly": True, "whitelist": [U1]})
     s1 = await joined_client(chat, svc, U1)
     assert await s1.call("roomGetWhitelistMode", R1) is True
 
 
 async def test_b60_userlist_contains_joined_user(chat, svc):
+    """B60: userlist contains joined user."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     assert "user1" in await s1.call("roomGetAccessList", R1, "userlist")
 
 
 async def test_b61_userlist_needs_presence(chat, svc):
+    """B61: userlist needs presence."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notJoined", "roomGetAccessList", R1, "userlist", args=["room1"])
 
 
 async def test_b62_unknown_list_name(chat, svc):
+    """B62: unknown list name."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     await expect_error(s1, "noList", "roomGetAccessList", R1, "nolist", args=["nolist"])
 
 
 async def test_b63_owner_adds_admin_twice(chat):
+    """B63: owner adds admin twice."""
     service = await chat.start(options={"enableRoomsManagement": True})
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, False) is None
@@ -78,6 +84,7 @@ async def test_b63_owner_adds_admin_twice(chat):
 
 
 async def test_b64_owner_removes_absent_admin(chat):
+    """B64: owner removes absent admin."""
     service = await chat.start(options={"enableRoomsManagement": True})
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, False) is None
@@ -87,6 +94,7 @@ async def test_b64_owner_removes_absent_admin(chat):
 
 
 async def test_b65_access_list_notifications(chat):
+    """B65: access list notifications."""
     service = await chat.start(options={"enableAccessListsUpdates": True})
     await service.add_room(R1, {"owner": U1})
     s1 = await joined_client(chat, service, U1)
@@ -97,6 +105,7 @@ async def test_b65_access_list_notifications(chat):
 
 
 async def test_b66_mode_change_notification(chat):
+    """B66: mode change notification."""
     service = await chat.start(options={"enableAccessListsUpdates": True})
     await service.add_room(R1, {"owner": U1, "whitelistOnly": True})
     s1 = await joined_client(chat, service, U1)
@@ -105,6 +114,7 @@ async def test_b66_mode_change_notification(chat):
 
 
 async def test_b67_no_access_list_notifications_by_default(chat, svc):
+    """B67: no access list notifications by default."""
     await svc.add_room(R1, {"owner": U1})
     await svc.add_room(R2, {"owner": U1, "whitelistOnly": True})
     s1 = await chat.client(svc, U1)
@@ -123,6 +133,7 @@ async def test_b67_no_access_list_notifications_by_default(chat, svc):
 
 @pytest.mark.parametrize("list_name", ["whitelist", "blacklist"])
 async def test_b68_admin_changes_white_and_blacklist(chat, svc, list_name):
+    """B68: admin changes white and blacklist."""
     await svc.add_room(R1, {"adminlist": [U1]})
     s1 = await joined_client(chat, svc, U1)
     assert await s1.call("roomAddToList", R1, list_name, [U2]) is None
@@ -132,6 +143,7 @@ async def test_b68_admin_changes_white_and_blacklist(chat, svc, list_name):
 
 
 async def test_b69_admin_cannot_change_adminlist(chat, svc):
+    """B69: admin cannot change adminlist."""
     await svc.add_room(R1, {"adminlist": [U1, U2]})
     s1 = await joined_client(chat, svc, U1)
     await joined_client(chat, svc, U2)
@@ -141,6 +153,7 @@ async def test_b69_admin_cannot_change_adminlist(chat, svc):
 
 
 async def test_b70_admin_cannot_name_the_owner(chat):
+    """B70: admin cannot name the owner."""
     service = await chat.start(options={"enableRoomsManagement": True})
     s1 = await chat.client(service, U1)
     assert await s1.call("roomCreate", R1, False) is None
@@ -153,6 +166,7 @@ async def test_b70_admin_cannot_name_the_owner(chat):
 
 
 async def test_b71_userlist_cannot_be_changed_even_with_bypass(chat, svc):
+    """B71: userlist cannot be changed even with bypass."""
     await svc.add_room(R1, {"adminlist": [U1]})
     s1 = await joined_client(chat, svc, U1)
     await expect_error(s1, "notAllowed", "roomAddToList", R1, "userlist", [U2])
@@ -163,6 +177,7 @@ async def test_b71_userlist_cannot_be_changed_even_with_bypass(chat, svc):
 
 
 async def test_b72_plain_user_cannot_change_lists(chat, svc):
+    """B72: plain user cannot change lists."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     await expect_error(s1, "notAllowed", "roomAddToList", R1, "whitelist", [U2])
@@ -171,12 +186,14 @@ async def test_b72_plain_user_cannot_change_lists(chat, svc):
 
 
 async def test_b73_admin_gets_no_list(chat, svc):
+    """B73: admin gets no list."""
     await svc.add_room(R1, {"adminlist": [U1]})
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "noList", "roomAddToList", R1, "nolist", [U2], args=["nolist"])
 
 
 async def test_b74_mode_change_needs_admin_not_presence(chat, svc):
+    """B74: mode change needs admin not presence."""
     await svc.add_room(R1)
     s1 = await joined_client(chat, svc, U1)
     await expect_error(s1, "notAllowed", "roomSetWhitelistMode", R1, True)
@@ -187,6 +204,7 @@ async def test_b74_mode_change_needs_admin_not_presence(chat, svc):
 
 
 async def test_b75_blacklisted_user_cannot_join(chat, svc):
+    """B75: blacklisted user cannot join."""
     await svc.add_room(R1, {"blacklist": [U1]})
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notAllowed", "roomJoin", R1)
@@ -194,6 +212,7 @@ async def test_b75_blacklisted_user_cannot_join(chat, svc):
 
 
 async def test_b76_whitelist_only_room(chat, svc):
+    """B76: whitelist only room."""
     await svc.add_room(R1, {"whitelist": [U2], "whitelistOnly": True})
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -203,6 +222,7 @@ async def test_b76_whitelist_only_room(chat, svc):
 
 
 async def test_b77_admins_pass_blacklist_and_blacklist_beats_whitelist(chat, svc):
+    """B77: admins pass blacklist and blacklist beats whitelist."""
     await svc.add_room(R1, {"owner": U1, "adminlist": [U2], "blacklist": [U1, U2], "whitelistOnly": True})
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -214,6 +234,7 @@ async def test_b77_admins_pass_blacklist_and_blacklist_beats_whitelist(chat, svc
 
 
 async def test_b78_blacklisting_removes_joined_non_admins(chat):
+    """B78: blacklisting removes joined non admins."""
     service = await chat.start(options={"enableUserlistUpdates": True})
     await service.add_room(R1, {"adminlist": [U1, U3]})
     s1 = await joined_client(chat, service, U1)
@@ -227,6 +248,7 @@ async def test_b78_blacklisting_removes_joined_non_admins(chat):
 
 
 async def test_b79_whitelist_mode_removes_non_admins(chat, svc):
+    """B79: whitelist mode removes non admins."""
     await svc.add_room(R1, {"adminlist": [U1]})
     s1 = await joined_client(chat, svc, U1)
     s2 = await joined_client(chat, svc, U2)
@@ -237,6 +259,7 @@ async def test_b79_whitelist_mode_removes_non_admins(chat, svc):
 
 
 async def test_b80_whitelist_removal_removes_non_admins(chat, svc):
+    """B80: whitelist removal removes non admins."""
     await svc.add_room(R1, {"adminlist": [U1, U3], "whitelist": [U2], "whitelistOnly": True})
     s1 = await joined_client(chat, svc, U1)
     s2 = await joined_client(chat, svc, U2)
@@ -248,6 +271,7 @@ async def test_b80_whitelist_removal_removes_non_admins(chat, svc):
 
 
 async def test_b81_room_list_size_limit(chat):
+    """B81: room list size limit."""
     service = await chat.start(options={"roomListSizeLimit": 1})
     await service.add_room(R1, {"owner": U1})
     s1 = await chat.client(service, U1)
@@ -256,7 +280,7 @@ async def test_b81_room_list_size_limit(chat):
 
 
 async def test_b82_room_list_size_counts_distinct_names(chat):
-    """(Decision) the size check counts the distinct names after the addition."""
+    """B82: (Decision) the size check counts the distinct names after the addition."""
     service = await chat.start(options={"roomListSizeLimit": 2})
     await service.add_room(R1, {"owner": U1, "blacklist": [U2]})
     s1 = await chat.client(service, U1)
@@ -267,7 +291,7 @@ async def test_b82_room_list_size_counts_distinct_names(chat):
 
 
 async def test_b83_owner_keeps_access_in_whitelist_mode(chat, svc):
-    """(Fix) switching to whitelist-only never removes the owner."""
+    """B83: (Fix) switching to whitelist-only never removes the owner."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await joined_client(chat, svc, U1)
     assert await s1.call("roomSetWhitelistMode", R1, True) is None
@@ -276,7 +300,7 @@ async def test_b83_owner_keeps_access_in_whitelist_mode(chat, svc):
 
 
 async def test_b84_demoted_admin_without_access_is_removed(chat, svc):
-    """(Fix) removing an admin from the adminlist re-checks their access."""
+    """B84: (Fix) removing an admin from the adminlist re-checks their access."""
     await svc.add_room(R1, {"owner": U1, "adminlist": [U2], "whitelistOnly": True})
     s2 = await joined_client(chat, svc, U2)
     s1 = await chat.client(svc, U1)
@@ -286,6 +310,7 @@ async def test_b84_demoted_admin_without_access_is_removed(chat, svc):
 
 
 async def test_b85_admin_reads_without_joining_but_cannot_post(chat, svc):
+    """B85: admin reads without joining but cannot post."""
     await svc.add_room(R1, {"adminlist": [U1]})
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomGetAccessList", R1, "adminlist") == ["user1"]
@@ -293,6 +318,7 @@ async def test_b85_admin_reads_without_joining_but_cannot_post(chat, svc):
 
 
 async def test_b86_blacklisting_reaches_all_sockets_and_stops_delivery(chat, svc):
+    """B86: blacklisting reaches all sockets and stops delivery."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await joined_client(chat, svc, U1)
     s2 = await joined_client(chat, svc, U2)
@@ -307,6 +333,7 @@ async def test_b86_blacklisting_reaches_all_sockets_and_stops_delivery(chat, svc
 
 
 async def test_b87_list_notification_before_removal(chat):
+    """B87: list notification before removal."""
     service = await chat.start(options={"enableAccessListsUpdates": True})
     await service.add_room(R1, {"owner": U1})
     s1 = await joined_client(chat, service, U1)
@@ -320,6 +347,7 @@ async def test_b87_list_notification_before_removal(chat):
 
 
 async def test_b88_reads_need_presence(chat, svc):
+    """B88: reads need presence."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     await expect_error(s1, "notJoined", "roomGetOwner", R1, args=["room1"])
@@ -328,7 +356,7 @@ async def test_b88_reads_need_presence(chat, svc):
 
 
 async def test_b215_opening_room_removes_blacklisted_former_owner(chat, svc):
-    """(Decision) the re-check on opening a room removes a present user who lacks access."""
+    """B215: (Decision) the re-check on opening a room removes a present user who lacks access."""
     await svc.add_room(R1, {"owner": U1, "blacklist": [U1]})
     s1 = await joined_client(chat, svc, U1)
     await svc.change_room_owner(R1, U2)

@@ -36,6 +36,7 @@ async def acknowledge_close(client):
 
 
 async def test_b139_disconnect_user_sockets_closes_with_1000(chat, svc):
+    """B139: disconnect user sockets closes with 1000."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     other = await chat.client(svc, U2)
@@ -47,12 +48,14 @@ async def test_b139_disconnect_user_sockets_closes_with_1000(chat, svc):
 
 
 async def test_b140_add_user_with_whitelist_only(chat, svc):
+    """B140: add user with whitelist only."""
     await svc.add_user(U1, {"whitelistOnly": True})
     s1 = await chat.client(svc, U1)
     assert await s1.call("directGetWhitelistMode") is True
 
 
 async def test_b141_delete_user_after_disconnect(chat, svc):
+    """B141: delete user after disconnect."""
     s1 = await chat.client(svc, U1)
     await svc.disconnect_user_sockets(U1)
     assert await s1.wait_closed() == 1000
@@ -64,6 +67,7 @@ async def test_b141_delete_user_after_disconnect(chat, svc):
 
 
 async def test_b142_delete_user_online_or_unknown(chat, svc):
+    """B142: delete user online or unknown."""
     await chat.client(svc, U1)
     error = await service_error(svc.delete_user(U1))
     assert (error.code, list(error.args)) == ("userOnline", [U1])
@@ -73,6 +77,7 @@ async def test_b142_delete_user_online_or_unknown(chat, svc):
 
 
 async def test_b143_add_has_delete_room(svc):
+    """B143: add has delete room."""
     await svc.add_room(R1, {"owner": U1})
     assert await svc.has_room(R1) is True
     assert await svc.delete_room(R1) is None
@@ -82,24 +87,28 @@ async def test_b143_add_has_delete_room(svc):
 
 
 async def test_b144_add_user_invalid_name(svc):
+    """B144: add user invalid name."""
     error = await service_error(svc.add_user("user:1"))
     assert (error.code, list(error.args)) == ("invalidName", ["user:1"])
     assert await svc.has_user("user:1") is False
 
 
 async def test_b145_add_user_twice(svc):
+    """B145: add user twice."""
     assert await svc.add_user(U1) is None
     error = await service_error(svc.add_user(U1))
     assert (error.code, list(error.args)) == ("userExists", [U1])
 
 
 async def test_b146_exec_unknown_command(svc):
+    """B146: exec unknown command."""
     await svc.add_user(U1)
     error = await service_error(svc.exec_user_command(U1, "nocmd"))
     assert (error.code, list(error.args)) == ("noCommand", ["nocmd"])
 
 
 async def test_b147_join_and_leave_need_a_socket(svc):
+    """B147: join and leave need a socket."""
     await svc.add_user(U1)
     await svc.add_room(R1)
     error = await service_error(svc.exec_user_command(U1, "roomJoin", R1))
@@ -109,6 +118,7 @@ async def test_b147_join_and_leave_need_a_socket(svc):
 
 
 async def test_b148_change_room_owner(chat, svc):
+    """B148: change room owner."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -117,6 +127,7 @@ async def test_b148_change_room_owner(chat, svc):
 
 
 async def test_b149_change_room_history_max_size(chat, svc):
+    """B149: change room history max size."""
     await svc.add_room(R1)
     assert await svc.change_room_history_max_size(R1, 100) is None
     s1 = await chat.client(svc, U1)
@@ -126,6 +137,7 @@ async def test_b149_change_room_history_max_size(chat, svc):
 
 
 async def test_b150_room_has_in_list(svc):
+    """B150: room has in list."""
     await svc.add_room(R1, {"adminlist": [U1]})
     assert await svc.room_has_in_list(R1, "adminlist", U1) is True
     assert await svc.room_has_in_list(R1, "adminlist", U2) is False
@@ -134,12 +146,14 @@ async def test_b150_room_has_in_list(svc):
 
 
 async def test_b151_user_has_in_list(svc):
+    """B151: user has in list."""
     await svc.add_user(U1, {"blacklist": [U2]})
     assert await svc.user_has_in_list(U1, "blacklist", U2) is True
     assert await svc.user_has_in_list(U1, "blacklist", U3) is False
 
 
 async def test_b152_exec_with_socket_context(chat, svc):
+    """B152: exec with socket context."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     sid1 = s1.socket_id
@@ -154,6 +168,7 @@ async def test_b152_exec_with_socket_context(chat, svc):
 
 
 async def test_b153_change_access_lists_updates(chat, svc):
+    """B153: change access lists updates."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -163,6 +178,7 @@ async def test_b153_change_access_lists_updates(chat, svc):
 
 
 async def test_b154_change_userlist_updates(chat, svc):
+    """B154: change userlist updates."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await chat.client(svc, U1)
     await s1.call("roomJoin", R1)
@@ -173,6 +189,7 @@ async def test_b154_change_userlist_updates(chat, svc):
 
 
 async def test_b155_access_checks_without_error(svc):
+    """B155: access checks without error."""
     assert await svc.has_direct_access("nobody", U1) is False
     assert await svc.has_room_access("noroom", U1) is False
     await svc.add_user(U1)
@@ -182,6 +199,7 @@ async def test_b155_access_checks_without_error(svc):
 
 
 async def test_b156_exec_join_with_another_users_socket(chat, svc):
+    """B156: exec join with another users socket."""
     await svc.add_room(R1)
     await chat.client(svc, U1)
     s2 = await chat.client(svc, U2)
@@ -192,12 +210,14 @@ async def test_b156_exec_join_with_another_users_socket(chat, svc):
 
 
 async def test_b157_check_arguments_counts_surplus(svc):
+    """B157: check arguments counts surplus."""
     error = await service_error(svc.check_arguments("roomJoin", R1, "x"))
     assert (error.code, list(error.args)) == ("wrongArgumentsCount", [1, 2])
     assert await svc.check_arguments("roomJoin", R1) is None
 
 
 async def test_b158_invalid_history_size_sets_the_default(svc):
+    """B158: invalid history size sets the default."""
     await svc.add_room(R1, {"historyMaxSize": 5})
     assert (await svc.exec_user_command(True, "roomHistoryInfo", R1))["historyMaxSize"] == 5
     await svc.change_room_history_max_size(R1, -1)
@@ -206,6 +226,7 @@ async def test_b158_invalid_history_size_sets_the_default(svc):
 
 
 async def test_b218_server_call_does_not_wait_for_queued_commands(chat):
+    """B218: server call does not wait for queued commands."""
     entered = asyncio.Event()
     release = asyncio.Event()
 
@@ -238,6 +259,7 @@ class _Hooks:
 
 
 async def test_b219_never_started_service(chat, svc):
+    """B219: never started service."""
     other = chat.service()
     assert other.instance_uid is None
     assert await other.add_room(R1) is None

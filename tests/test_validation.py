@@ -59,6 +59,7 @@ def assert_error(reply, request_id, rpc_code, code, message=None, args=None):
 
 
 async def test_b177_no_room_error_object(chat, svc):
+    """B177: no room error object."""
     s1 = await chat.client(svc, U1)
     reply = await s1.request("roomGetAccessList", "room1", "nolist")
     assert reply["error"]["data"] == {"name": "ChatServiceError", "code": "noRoom", "args": ["room1"]}
@@ -67,6 +68,7 @@ async def test_b177_no_room_error_object(chat, svc):
 
 
 async def test_b178_room_create_null_name_is_bad_argument(chat):
+    """B178: room create null name is bad argument."""
     svc = await chat.start(options={"enableRoomsManagement": True})
     s1 = await chat.client(svc, U1)
     reply = await s1.request("roomCreate", None, False)
@@ -75,11 +77,13 @@ async def test_b178_room_create_null_name_is_bad_argument(chat):
 
 
 async def test_b179_check_arguments_needs_no_room(chat, svc):
+    """B179: check arguments needs no room."""
     assert await svc.check_arguments("roomGetAccessList", R1, "userlist") is None
     assert not await svc.has_room(R1)
 
 
 async def test_b180_check_arguments_unknown_command(chat, svc):
+    """B180: check arguments unknown command."""
     with pytest.raises(ChatServiceError) as info:
         await svc.check_arguments("cmd")
     assert info.value.code == "noCommand"
@@ -87,6 +91,7 @@ async def test_b180_check_arguments_unknown_command(chat, svc):
 
 
 async def test_b181_room_create_without_params(chat):
+    """B181: room create without params."""
     svc = await chat.start(options={"enableRoomsManagement": True})
     s1 = await chat.client(svc, U1)
     # A call without `params` has zero arguments.
@@ -101,6 +106,7 @@ async def test_b181_room_create_without_params(chat):
 
 
 async def test_b182_surplus_arguments_are_ignored(chat, svc):
+    """B182: surplus arguments are ignored."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     assert await s1.call("roomJoin", R1, "extra") == 1
@@ -125,6 +131,7 @@ async def test_b182_surplus_arguments_are_ignored(chat, svc):
     ],
 )
 async def test_b183_strict_argument_types(chat, method, params, position, value):
+    """B183: strict argument types."""
     svc = await chat.start(options={"enableRoomsManagement": True})
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
@@ -138,6 +145,7 @@ async def test_b183_strict_argument_types(chat, method, params, position, value)
 
 
 async def test_b183_largest_safe_integer_is_accepted(chat):
+    """B183: largest safe integer is accepted."""
     svc = await chat.start(options={"enableRoomsManagement": True})
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
@@ -154,6 +162,7 @@ async def test_b183_largest_safe_integer_is_accepted(chat):
 
 
 async def test_b184_list_argument_types(chat, svc):
+    """B184: list argument types."""
     await svc.add_room(R1, {"owner": U1})
     s1 = await chat.client(svc, U1)
     reply = await s1.request("roomAddToList", R1, "whitelist", ["a", 1])
@@ -164,12 +173,14 @@ async def test_b184_list_argument_types(chat, svc):
 
 
 async def test_b185_unknown_method(chat, svc):
+    """B185: unknown method."""
     s1 = await chat.client(svc, U1)
     reply = await s1.request("noSuchCommand")
     assert_error(reply, reply["id"], -32601, "noCommand", "No such command noSuchCommand", ["noSuchCommand"])
 
 
 async def test_b186_types_checked_before_room_lookup(chat, svc):
+    """B186: types checked before room lookup."""
     s1 = await chat.client(svc, U1)
     error = await expect_error(s1, "roomHistoryGet", "noroom", -1, 1)
     assert (error.code, error.args_) == ("badArgument", [1, -1])
@@ -182,6 +193,7 @@ class MyError(ChatServiceError):
 
 
 async def test_b187_subclassed_error_from_before_hook(chat):
+    """B187: subclassed error from before hook."""
     error = MyError("myCode", 1)
     assert isinstance(error, ChatServiceError) and isinstance(error, Exception)
     assert error.code == "myCode" and list(error.args) == [1]
@@ -200,6 +212,7 @@ async def test_b187_subclassed_error_from_before_hook(chat):
 
 
 async def test_b220_binary_frame_is_invalid_request(chat, svc):
+    """B220: binary frame is invalid request."""
     s1 = await chat.client(svc, U1)
     await s1.send_raw(binary=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "listOwnSockets"}).encode())
     reply = await s1.reply(None)
@@ -228,6 +241,7 @@ async def test_b220_binary_frame_is_invalid_request(chat, svc):
     ],
 )
 async def test_b221_invalid_request_objects(chat, svc, frame, reply_id):
+    """B221: invalid request objects."""
     s1 = await chat.client(svc, U1)
     reply = await raw(s1, json.dumps(frame), reply_id)
     assert_error(reply, reply_id, -32600, "invalidRequest", "Invalid request", [])
@@ -236,6 +250,7 @@ async def test_b221_invalid_request_objects(chat, svc, frame, reply_id):
 
 
 async def test_b221_all_cases_on_one_connection(chat, svc):
+    """B221: all cases on one connection."""
     s1 = await chat.client(svc, U1)
     cases = [
         ('{"jsonrpc":"2.0","id":3,"method":"listOwnSockets","params":{}}', 3),
@@ -252,6 +267,7 @@ async def test_b221_all_cases_on_one_connection(chat, svc):
 
 
 async def test_b222_null_id_empty_batch_and_batches(chat, svc):
+    """B222: null id empty batch and batches."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     # "id": null is a request, answered with "id": null.
@@ -285,6 +301,7 @@ async def test_b222_null_id_empty_batch_and_batches(chat, svc):
 
 
 async def test_b222_batch_replies_in_order_with_errors(chat, svc):
+    """B222: batch replies in order with errors."""
     s1 = await chat.client(svc, U1)
     await s1.send_raw(text=json.dumps([
         {"jsonrpc": "2.0", "id": "x", "method": "noSuchCommand"},
@@ -328,6 +345,7 @@ PARSE_ERROR_FRAMES = [
 
 
 async def test_b223_parse_errors(chat, svc):
+    """B223: parse errors."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     for text in PARSE_ERROR_FRAMES:
@@ -339,6 +357,7 @@ async def test_b223_parse_errors(chat, svc):
 
 
 async def test_b223_limits_that_still_parse(chat, svc):
+    """B223: limits that still parse."""
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)
     text, argument = nested_call(64)
@@ -369,6 +388,7 @@ async def test_b223_limits_that_still_parse(chat, svc):
     ],
 )
 async def test_b224_rpc_code_depends_on_data_code(chat, error, rpc_code):
+    """B224: rpc code depends on data code."""
     class RaisingHooks:
         async def list_own_sockets_before(self, exec_info):
             raise error
@@ -381,6 +401,7 @@ async def test_b224_rpc_code_depends_on_data_code(chat, error, rpc_code):
 
 
 async def test_b224_unexpected_exception_is_internal_error(chat):
+    """B224: unexpected exception is internal error."""
     class RaisingHooks:
         async def list_own_sockets_before(self, exec_info):
             raise RuntimeError("secret detail")
@@ -393,6 +414,7 @@ async def test_b224_unexpected_exception_is_internal_error(chat):
 
 
 async def test_b225_lone_surrogates_break_the_name_rule(chat, svc):
+    """B225: lone surrogates break the name rule."""
     with pytest.raises(ChatServiceError) as info:
         await svc.add_user("user\ud8001")
     assert info.value.code == "invalidName" and list(info.value.args) == ["user\ud8001"]
@@ -408,7 +430,7 @@ async def test_b225_lone_surrogates_break_the_name_rule(chat, svc):
 
 @pytest.mark.parametrize("name", ["a\x00b", "x\ud800", "\udfff", "room:1", "{", ""])
 async def test_b225_rule_breaking_names_never_match(chat, name):
-    """Section 1.8: lookups of such names answer noRoom / noUser / False, never
+    """B225: Section 1.8: lookups of such names answer noRoom / noUser / False, never
     internalError (NUL cannot reach PostgreSQL, lone surrogates not SQLite)."""
     svc = await chat.start(options={"enableDirectMessages": True})
     await svc.add_room(R1)
@@ -450,6 +472,7 @@ def system_message_frame(size, fill="x"):
 
 @pytest.mark.parametrize("fill", ["x", "\u00e9", "\U0001F600"])
 async def test_b212_service_frame_limit_closes_with_4009(chat, fill):
+    """B212: service frame limit closes with 4009."""
     svc = await chat.start(options={"maxFrameBytes": 1000})
     s1 = await chat.client(svc, U1)
     s2 = await chat.client(svc, U1)

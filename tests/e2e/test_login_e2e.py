@@ -21,6 +21,7 @@ def manage_ok(server, *args):
 
 
 async def test_b1_query_login_confirmed_first_e2e(daphne_server):
+    """B1: query login confirmed first e2e."""
     async with ws_client(daphne_server, user="user1") as c:
         assert c.login is not None, "connection closed before any message"
         assert c.login["method"] == "loginConfirmed", c.login
@@ -32,6 +33,7 @@ async def test_b1_query_login_confirmed_first_e2e(daphne_server):
 
 @pytest.mark.daphne_env(CHAT_ALLOW_QUERY_LOGIN="false")
 async def test_b3_no_login_rejected_and_closed_4403_e2e(daphne_server):
+    """B3: no login rejected and closed 4403 e2e."""
     assert daphne_server.env["CHAT_ALLOW_QUERY_LOGIN"] == "false"
     # with query login off, ?user= identifies nobody: the default on_connect gives None
     async with ws_client(daphne_server, user="user1") as c:
@@ -56,6 +58,7 @@ print(json.dumps({"carol": Token.objects.create(user=carol).key}))
 
 
 async def test_b211_token_login_and_query_decoding_e2e(daphne_server):
+    """B211: token login and query decoding e2e."""
     keys = json.loads(manage_ok(daphne_server, "shell", "-c", CREATE_USERS).strip().splitlines()[-1])
     created = manage_ok(daphne_server, "drf_create_token", "alice")
     match = re.search(r"Generated token (\S+) for user alice", created)
@@ -86,6 +89,7 @@ async def test_b211_token_login_and_query_decoding_e2e(daphne_server):
 
 
 async def test_b9_socket_connect_and_disconnect_echo_e2e(daphne_server):
+    """B9: socket connect and disconnect echo e2e."""
     async with ws_client(daphne_server, user="user1") as s1:
         assert s1.login["method"] == "loginConfirmed", s1.login
         async with ws_client(daphne_server, user="user1") as s2:
@@ -97,6 +101,7 @@ async def test_b9_socket_connect_and_disconnect_echo_e2e(daphne_server):
 
 
 async def test_b23_join_and_leave_echo_between_sockets_e2e(daphne_server):
+    """B23: join and leave echo between sockets e2e."""
     manage_ok(daphne_server, "chat_add_room", "room1")
     async with ws_client(daphne_server, user="user1") as s1, ws_client(daphne_server, user="user1") as s2:
         assert s1.login["method"] == "loginConfirmed" and s2.login["method"] == "loginConfirmed"
