@@ -16,10 +16,6 @@ from rooms.models import Room
 from .models import ChatUser, DirectListEntry, Message
 
 
-def ensure_user(name):
-    ChatUser.objects.get_or_create(name=name)
-
-
 def add_user(name, whitelist=(), blacklist=(), whitelist_only=False):
     try:
         with transaction.atomic():
@@ -179,7 +175,7 @@ class MessagingStore(AsyncStore):
     """Async access to users, direct lists and history."""
 
     operations = (
-        ensure_user, add_user, get_user, has_user, delete_user, direct_get, direct_add, direct_remove,
+        add_user, get_user, has_user, delete_user, direct_get, direct_add, direct_remove,
         set_direct_mode, get_direct_mode, has_direct_access, post_message, history_info, recent_history,
         history_after,
     )
