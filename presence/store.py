@@ -147,12 +147,16 @@ def list_instances():
 
 
 def claim_dead_instances(claimer_uid, deadline):
-    """Atomically claim instances whose heartbeat is older than `deadline`."""
+    """Atomically claim instances whose heartbeat is older than `deadline`.
+
+    A claim whose claimer has died since (no heartbeat newer than `deadline`)
+    can be taken over, or that recovery would never be finished."""
+    live = Instance.objects.filter(heartbeat__gte=deadline).values("uid")
     claimed = []
     for uid in Instance.objects.filter(heartbeat__lt=deadline).exclude(uid=claimer_uid).values_list("uid", flat=True):
         taken = (
             Instance.objects.filter(uid=uid, heartbeat__lt=deadline)
-            .filter(Q(recovering_by__isnull=True) | Q(recovering_by=claimer_uid))
+            .filter(Q(recovering_by__isnull=True) | Q(recovering_by=claimer_uid) | ~Q(recovering_by__in=live))
             .update(recovering_by=claimer_uid)
         )
         if taken:

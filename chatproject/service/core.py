@@ -68,6 +68,7 @@ class ChatService:
         self._running_commands = 0
         self._commands_done = asyncio.Event()
         self._heartbeat_task = None
+        self._recovery = None  # the running automatic recovery, if any
 
     # Events (commands.md section 9.19).
 
@@ -149,19 +150,25 @@ class ChatService:
             await self.hub.probe()  # notices an unreachable channel layer (section 10.3)
             try:
                 await self.presence.write_heartbeat(self.instance_uid, now_ms())
-                if self.options.auto_recovery:
-                    await self._recover_dead_instances()
+                if self.options.auto_recovery and (self._recovery is None or self._recovery.done()):
+                    # In a task of its own: a recovery that outlasts heartbeatTimeout
+                    # must not stall this loop, or a third instance would take
+                    # this live one for dead and "recover" it.
+                    self._recovery = self.spawn(self._recover_dead_instances())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("heartbeat failed")
 
     async def _recover_dead_instances(self):
-        deadline = now_ms() - self.options.heartbeat_timeout
-        for uid in await self.presence.claim_dead_instances(self.instance_uid, deadline):
-            logger.warning("recovering dead instance %s", uid)
-            await self.instance_recovery(uid)
-            await self.presence.delete_instance(uid)
+        try:
+            deadline = now_ms() - self.options.heartbeat_timeout
+            for uid in await self.presence.claim_dead_instances(self.instance_uid, deadline):
+                logger.warning("recovering dead instance %s", uid)
+                await self.instance_recovery(uid)
+                await self.presence.delete_instance(uid)
+        except Exception:
+            logger.exception("automatic recovery failed")
 
     def stop_heartbeat(self):
         if self._heartbeat_task is not None:

@@ -84,13 +84,13 @@ class TcpProxy:
             except OSError:
                 return
             if self.blocked:
-                self._reset(client)
+                self._drop(client, reset=True)
                 continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
                 upstream.settimeout(None)
             except OSError:
-                self._reset(client)
+                self._drop(client, reset=True)
                 continue
             with self._lock:
                 self._conns.update((client, upstream))
@@ -103,28 +103,25 @@ class TcpProxy:
                 dst.sendall(data)
         except OSError:
             pass
-        for sock in (src, dst):
-            self._forget(sock)
+        self._drop(src, dst)
+
+    def _drop(self, *socks, reset=False):
+        """Shut every socket down before closing any: shutdown() wakes a pump
+        thread blocked on it and always sends the peer a FIN, while close()
+        alone does neither while another thread still uses the socket.
+        ``reset`` adds linger 0 so that the close sends a reset."""
+        with self._lock:
+            self._conns.difference_update(socks)
+        for sock in socks:
             try:
-                sock.close()
+                if reset:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-    def _forget(self, sock):
-        with self._lock:
-            self._conns.discard(sock)
-
-    @staticmethod
-    def _reset(sock):
-        """Drop a connection without any WebSocket closing handshake (linger 0:
-        reset); shutdown() first wakes the pump thread blocked on it."""
-        for step in (
-            lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
-            lambda: sock.shutdown(socket.SHUT_RDWR),
-            sock.close,
-        ):
+        for sock in socks:
             try:
-                step()
+                sock.close()
             except OSError:
                 pass
 
@@ -137,9 +134,7 @@ class TcpProxy:
     def abort(self):
         with self._lock:
             conns = list(self._conns)
-            self._conns.clear()
-        for sock in conns:
-            self._reset(sock)
+        self._drop(*conns, reset=True)
 
     def close(self):
         self._closed = True

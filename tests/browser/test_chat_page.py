@@ -4,7 +4,6 @@ import concurrent.futures
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -341,6 +340,7 @@ def test_rooms_management_direct_messages_and_tabs(daphne_server, new_page):
     alice.get_by_label("Message", exact=True).press("Enter")
     expect(alice.locator("#flash")).to_contain_text("Action is not allowed")
     expect(bob.locator("#dm-log .text")).to_have_count(1)
+    screenshot(bob, "chat-direct-messages.png")
 
     # The owner deletes the room: bob, still joined, loses access.
     bob.locator('.room-button[data-room="alice\'s room"]').click()

@@ -1,7 +1,7 @@
 """Fixtures that start real daphne processes (see harness.py)."""
 import pytest
 
-from .harness import Cluster
+from .harness import Cluster, multi_process_redis_url
 
 
 @pytest.fixture
@@ -24,11 +24,21 @@ def daphne_server(request, tmp_path):
 def daphne_cluster(tmp_path_factory):
     """Factory: ``servers = daphne_cluster(2, env={...})`` starts N daphne
     processes sharing one database and one Redis prefix. Every cluster made
-    is stopped (and its database dropped) at the end of the test."""
+    is stopped (and its database dropped) at the end of the test.
+
+    ``redis=True`` gives the cluster a Redis even when the run has no
+    ``REDIS_URL`` (``multi_process_redis_url``; skips if there is none), so
+    that multi-process tests run in both CI runs; ``redis="redis://..."``
+    names one (a private ``RedisServer``)."""
     clusters = []
 
-    def make(n=2, env=None):
-        cluster = Cluster(tmp_path_factory.mktemp("e2e"), env=env)
+    def make(n=2, env=None, redis=None):
+        redis_url = redis
+        if redis is True:
+            redis_url = multi_process_redis_url()
+            if redis_url is None:
+                pytest.skip("no Redis for several processes (REDIS_URL unset, nothing on 6379)")
+        cluster = Cluster(tmp_path_factory.mktemp("e2e"), env=env, redis_url=redis_url)
         clusters.append(cluster)
         cluster.create_database()
         return [cluster.add_server() for _ in range(n)]

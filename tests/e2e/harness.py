@@ -33,6 +33,7 @@ STOP_TIMEOUT = 20
 needs_redis = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (several processes)"
 )
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _live_processes = set()
 
@@ -68,12 +69,74 @@ def _tail(path, lines=60):
         return "(no log)"
 
 
-class Cluster:
-    """One database and one Redis prefix, shared by any number of servers."""
+class RedisServer:
+    """A private redis-server on a free port, for tests that stop and restart
+    Redis (never the machine's shared one at 6379, other tests use it)."""
 
-    def __init__(self, workdir, env=None):
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.log_path = Path(workdir) / f"redis-{self.port}.log"
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=10):
+        """Start (again, on the same port) and wait until it accepts connections."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--daemonize", "no"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        _live_processes.add(self.proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited:\n{_tail(self.log_path)}")
+            if _port_open(self.port):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server not ready on {self.port}")
+
+    def stop(self, timeout=10):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        _live_processes.discard(self.proc)
+
+
+def _port_open(port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def multi_process_redis_url():
+    """The Redis that several processes share: REDIS_URL of the run, else the
+    machine's Redis at 6379 (so that multi-process tests also run in the
+    SQLite + in-process run), else None."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    return SHARED_REDIS_URL if _port_open(6379) else None
+
+
+class Cluster:
+    """One database and one Redis prefix, shared by any number of servers.
+
+    ``redis_url`` gives the servers that Redis even when the test run has no
+    ``REDIS_URL`` (each cluster has its own prefix, so sharing is safe)."""
+
+    def __init__(self, workdir, env=None, redis_url=None):
         self.workdir = Path(workdir)
         self.env = dict(env or {})
+        self.redis_url = redis_url
         self.suffix = secrets.token_hex(6)
         self.prefix = f"e2e{self.suffix}"
         self.servers = []
@@ -92,8 +155,8 @@ class Cluster:
     def base_env(self, extra=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         env.pop("REDIS_URL", None)
-        if os.environ.get("REDIS_URL"):
-            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        if self.redis_url or os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = self.redis_url or os.environ["REDIS_URL"]
         env.update(
             DJANGO_SETTINGS_MODULE="chatproject.settings",
             DATABASE_URL=self.database_url,
