@@ -31,11 +31,6 @@ class Hub:
         self._subscriptions = {}  # group -> task of its group_add
         self._receiver = None
         self.available = True
-        # Recipients are evaluated when a notification is sent (commands.md 1.7): a
-        # publication of this process that arrives late skips local sockets that
-        # became members after it was sent. (kind, name, socket id) -> sequence.
-        self._sequence = 0
-        self._since = {}
 
     # Lifecycle.
 
@@ -127,7 +122,6 @@ class Hub:
     async def add_socket(self, socket):
         """Register a logged-in socket under its user (login step 8)."""
         self.sockets[socket.socket_id] = socket
-        self._since[("user", socket.user_name, socket.socket_id)] = self._sequence
         members = self.user_members[socket.user_name]
         members.add(socket.socket_id)
         try:
@@ -142,7 +136,6 @@ class Hub:
         if socket is None:
             return []
         emptied = []
-        self._since.pop(("user", socket.user_name, socket_id), None)
         members = self.user_members.get(socket.user_name)
         if members is not None:
             members.discard(socket_id)
@@ -166,8 +159,6 @@ class Hub:
         if socket_id not in self.sockets:
             return
         members = self.room_members[room_name]
-        if socket_id not in members:
-            self._since[("room", room_name, socket_id)] = self._sequence
         members.add(socket_id)
         try:
             await self._subscribe(group_name("room", room_name))
@@ -181,7 +172,6 @@ class Hub:
         if members is None:
             return False
         members.discard(socket_id)
-        self._since.pop(("room", room_name, socket_id), None)
         if not members:
             del self.room_members[room_name]
             return True
@@ -200,14 +190,17 @@ class Hub:
     # Delivery.
 
     def _stamp(self):
-        self._sequence += 1
-        return {"origin": self.channel, "seq": self._sequence}
+        return {"origin": self.channel}
 
     async def publish_room(self, room_name, text, exclude=None):
+        """Other processes get it through the layer; this process's sockets at once,
+        so its recipients are exactly the members at the moment of sending."""
         await self.group_send(group_name("room", room_name), {"type": "hub.room", "room": room_name, "text": text, "exclude": exclude, **self._stamp()})
+        self._deliver(self.room_members.get(room_name, ()), text, exclude)
 
     async def publish_user(self, user_name, text, exclude=None):
         await self.group_send(group_name("user", user_name), {"type": "hub.user", "user": user_name, "text": text, "exclude": exclude, **self._stamp()})
+        self._deliver(self.user_members.get(user_name, ()), text, exclude)
 
     async def send_control(self, instance_uid, socket_id, action, room_name=None):
         await self.group_send(
@@ -221,9 +214,11 @@ class Hub:
     async def handle(self, message):
         kind = message["type"]
         if kind == "hub.room":
-            self._deliver(self.room_members.get(message["room"], ()), message, ("room", message["room"]))
+            if message.get("origin") != self.channel:  # our own were delivered when sent
+                self._deliver(self.room_members.get(message["room"], ()), message["text"], message.get("exclude"))
         elif kind == "hub.user":
-            self._deliver(self.user_members.get(message["user"], ()), message, ("user", message["user"]))
+            if message.get("origin") != self.channel:
+                self._deliver(self.user_members.get(message["user"], ()), message["text"], message.get("exclude"))
         elif kind == "hub.control":
             socket_id, room_name = message["socket"], message.get("room")
             if message["action"] == "join":
@@ -236,12 +231,8 @@ class Hub:
                 if socket is not None:
                     await socket.close(message["code"])
 
-    def _deliver(self, socket_ids, message, key):
-        text, exclude = message["text"], message.get("exclude")
-        own_seq = message.get("seq") if message.get("origin") == self.channel else None
+    def _deliver(self, socket_ids, text, exclude):
         for socket_id in list(socket_ids):
-            if own_seq is not None and own_seq <= self._since.get((*key, socket_id), -1):
-                continue  # sent before this socket became a member
             if socket_id != exclude:
                 socket = self.sockets.get(socket_id)
                 if socket is not None:
