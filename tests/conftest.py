@@ -21,6 +21,22 @@ R1, R2 = "room1", "room2"
 M = {"textMessage": "Test message."}
 
 
+async def eventually(predicate, timeout=3.0, interval=0.02):
+    """Poll an async predicate until it is true; fails the test on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+async def userlist(svc, room=R1):
+    return sorted(await svc.exec_user_command(True, "roomGetAccessList", room, "userlist"))
+
+
 def make_layer():
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from chatproject.asgi import build_application
 from chatproject.service.hooks import Hooks
 from tests.client import RpcError
-from tests.conftest import M, R1, U1, U2
+from tests.conftest import M, R1, U1, U2, eventually, userlist
 
 
 class Injected(RuntimeError):
@@ -37,22 +37,6 @@ def failing_for_groups(original, prefix):
         return await original(group, *args, **kwargs)
 
     return op
-
-
-async def eventually(predicate, timeout=3.0, interval=0.02):
-    """Poll an async predicate until it is true; fails the test on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
-
-
-async def userlist(svc, room=R1):
-    return sorted(await svc.exec_user_command(True, "roomGetAccessList", room, "userlist"))
 
 
 async def own_sockets(svc, user=U1):

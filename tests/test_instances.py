@@ -5,22 +5,7 @@ channel layer. Also automatic recovery of a dead instance (section 10.1).
 """
 import asyncio
 
-from tests.conftest import R1, U1, U2, U3
-
-
-async def eventually(predicate, timeout=3.0, interval=0.02):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
-
-
-async def userlist(svc, room=R1):
-    return sorted(await svc.exec_user_command(True, "roomGetAccessList", room, "userlist"))
+from tests.conftest import R1, U1, U2, U3, eventually, userlist
 
 
 async def collect(client, name, wait=0.5):
