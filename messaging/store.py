@@ -88,7 +88,7 @@ def get_direct_mode(user_name):
 
 
 def has_direct_access(recipient, sender):
-    """The direct access rule of commands.md section 6.2; False for an unknown recipient."""
+    """The direct access rule (docs/protocol.md, Permissions); False for an unknown recipient."""
     user = ChatUser.objects.filter(name=recipient).first()
     if user is None or sender == recipient:
         return False
@@ -156,7 +156,7 @@ def recent_history(room, count):
 
 
 def history_after(room, after_id, limit):
-    """commands.md section 7.3: up to `limit` messages after `after_id`, newest first."""
+    """docs/protocol.md, History: up to `limit` messages after `after_id`, newest first."""
     if limit <= 0:
         return []
     stored = Message.objects.filter(room_id=room.id)

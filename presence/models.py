@@ -1,7 +1,7 @@
 """Who is connected where, which rooms their sockets joined, and locks.
 
 Rows carry the instance id so that a dead instance's sockets can be found
-and recovered (commands.md section 10).
+and recovered (docs/hooks-and-python-api.md, Recovery).
 """
 from django.db import models
 
@@ -56,7 +56,7 @@ class UserSeen(models.Model):
 
 
 class RoomLock(models.Model):
-    """Lease of the (user, room) lock of commands.md section 10.4."""
+    """Lease of the (user, room) lock (docs/hooks-and-python-api.md, Locks)."""
 
     user_name = models.TextField()
     room_name = models.TextField()

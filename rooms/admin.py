@@ -4,9 +4,10 @@ The admin never writes a room's state itself: creation, every edit and
 deletion go through the chat service, so that they take effect live exactly
 as from a client or the REST API (a user blacklisted here is thrown out of
 the room at once). Edits and deletions are applied after the admin's own
-transaction has committed (design.md, "Commit, then publish"); the service's
-operations commit on their own and cannot run inside the admin's atomic
-block, whose open transaction they would otherwise share.
+transaction has committed (docs/architecture.md, Live effects from the
+admin and REST); the service's operations commit on their own and cannot
+run inside the admin's atomic block, whose open transaction they would
+otherwise share.
 """
 import logging
 from functools import partial
@@ -39,7 +40,7 @@ def service():
 
 
 def invalid_name_reason(name):
-    """Why `name` breaks the name rule (commands.md 1.8), or None when it is valid."""
+    """Why `name` breaks the name rule (docs/protocol.md, Names), or None when it is valid."""
     try:
         check_name(name)
     except ChatServiceError:
@@ -211,7 +212,7 @@ class RoomForm(forms.ModelForm):
         return self._clean_list("adminlist")
 
     def room_state(self):
-        """The addRoom state (commands.md 9.6) of a new room."""
+        """The add_room state (docs/hooks-and-python-api.md, Operations) of a new room."""
         data = self.cleaned_data
         return {
             "owner": data["owner"],

@@ -1,4 +1,4 @@
-"""Rooms and their access lists (commands.md sections 1.4 and 6.1)."""
+"""Rooms and their access lists (docs/protocol.md, Rooms and Permissions)."""
 from django.db import models
 
 ACCESS_LISTS = ("whitelist", "blacklist", "adminlist")

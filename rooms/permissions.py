@@ -1,4 +1,4 @@
-"""The room permission rules of commands.md section 6.1, as pure functions."""
+"""The room permission rules (docs/protocol.md, Permissions), as pure functions."""
 from chatproject.service.errors import ChatServiceError
 
 
@@ -20,7 +20,7 @@ def has_room_access(room, user_name, user_lists):
 
 
 def check_list_change(room, caller, caller_lists, list_name, names):
-    """Raise notAllowed/noList for roomAddToList / roomRemoveFromList (section 4.8 steps 3-4)."""
+    """Raise notAllowed/noList for roomAddToList / roomRemoveFromList (docs/protocol.md, roomAddToList)."""
     if caller is None or caller != room.owner:
         if list_name == "adminlist" or "adminlist" not in caller_lists:
             raise ChatServiceError("notAllowed")

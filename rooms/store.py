@@ -1,6 +1,6 @@
 """Room state in the database. Sync functions, each one short transaction;
 `RoomStore` is their async face, one object per service so that tests can
-make one operation fail (commands.md section 12.12)."""
+make one operation fail (docs/testing.md, Fault injection)."""
 from django.db import IntegrityError, transaction
 
 from chatproject.service.asyncstore import AsyncStore
@@ -116,7 +116,7 @@ def set_history_max_size(room_id, size):
 
 
 def mark_deleting(name):
-    """Hide the room from every command; only the name stays taken (commands.md 4.10)."""
+    """Hide the room from every command; only the name stays taken (docs/protocol.md, roomDelete)."""
     if not Room.objects.filter(name=name, deleting=False).update(deleting=True):
         raise ChatServiceError("noRoom", name)
     return Room.objects.get(name=name)

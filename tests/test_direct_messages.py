@@ -1,4 +1,4 @@
-"""commands.md sections 12.6 (direct messages, B89-B97) and 12.7 (direct-messaging permissions, B98-B109)."""
+"""Behaviour cases (docs/testing.md): direct messages (B89-B97) and direct-messaging permissions (B98-B109)."""
 import asyncio
 
 import pytest

@@ -1,4 +1,4 @@
-"""commands.md section 12.10: execUserCommand contexts and bypassing (B159-B176)."""
+"""Behaviour cases (docs/testing.md): execUserCommand contexts and bypassing (B159-B176)."""
 import pytest
 
 from chatproject.service import ChatServiceError
@@ -191,7 +191,7 @@ async def test_b176_system_message_skips_the_context_socket(chat, svc):
 
 
 async def test_camel_case_context_keys(chat, svc):
-    """The camelCase context keys are aliases (section 9.2)."""
+    """The camelCase context keys are aliases (docs/hooks-and-python-api.md, exec_user_command)."""
     await svc.add_room(R1)
     s1 = await chat.client(svc, U1)
     ctx = {"userName": U1, "id": s1.socket_id}

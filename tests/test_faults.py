@@ -1,5 +1,5 @@
-"""commands.md section 12.12: failures and recovery (fault injection), plus
-the (user, room) lock (section 10.4).
+"""Behaviour cases (docs/testing.md): failures and recovery (docs/testing.md, Fault injection),
+plus the (user, room) lock (docs/hooks-and-python-api.md, Locks).
 
 A failure is injected by replacing one named operation of one service (a
 presence / room store op, or a hub channel-layer op) with a failing double;
@@ -393,7 +393,7 @@ async def test_b227_unreachable_channel_layer_refuses_before_commit(chat, monkey
 
 
 # Beyond the checklist: the (user, room) lock serialises one user's joins and
-# leaves from several sockets (commands.md sections 1.10 and 10.4).
+# leaves from several sockets (docs/hooks-and-python-api.md, Locks).
 
 
 class Overlap(Hooks):

@@ -1,4 +1,4 @@
-"""commands.md section 12.4: room messages and history (B41-B57)."""
+"""Behaviour cases (docs/testing.md): room messages and history (B41-B57)."""
 from tests.conftest import M, R1, U1, U2
 
 

@@ -1,5 +1,5 @@
-"""commands.md section 12.8: hooks (B110-B138, B216, B217), plus sync hooks,
-`api.sync` from plain hooks, and camelCase hook aliases (section 8)."""
+"""Behaviour cases (docs/testing.md): hooks (B110-B138, B216, B217), plus sync hooks,
+`api.sync` from plain hooks, and camelCase hook aliases (docs/hooks-and-python-api.md, Hooks)."""
 import asyncio
 import time
 import types

@@ -1,7 +1,7 @@
-"""commands.md section 12.13: several instances, in one process.
+"""Behaviour cases (docs/testing.md): several instances, in one process.
 
 Two services A and B (`chat.start()` twice) share the database and the
-channel layer. Also automatic recovery of a dead instance (section 10.1).
+channel layer. Also automatic recovery of a dead instance (docs/hooks-and-python-api.md, Recovery).
 """
 import asyncio
 
@@ -136,7 +136,7 @@ async def test_b209_recovery_of_unknown_instance_is_a_no_op(chat, svc):
 
 
 async def test_auto_recovery_of_a_dead_instance(chat):
-    """Beyond the original (commands.md 10.1): a live instance recovers a dead one."""
+    """Automatic recovery (docs/hooks-and-python-api.md, Recovery): a live instance recovers a dead one."""
     options = {"heartbeatRate": 100, "heartbeatTimeout": 500, "autoRecovery": True, "enableUserlistUpdates": True}
     a = await chat.start(options=options)
     b = await chat.start(options=options)

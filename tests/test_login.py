@@ -1,4 +1,4 @@
-"""commands.md 12.1: start-up and login (B1-B13, B210-B213)."""
+"""Behaviour cases (docs/testing.md): start-up and login (B1-B13, B210-B213)."""
 import asyncio
 import json
 

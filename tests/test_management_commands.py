@@ -1,4 +1,4 @@
-"""manage.py chat_add_room and chat_recover (protocol.md section 8)."""
+"""manage.py chat_add_room and chat_recover (docs/hooks-and-python-api.md, Management commands)."""
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command

@@ -1,4 +1,4 @@
-"""Message ids under concurrency (commands.md section 7.1) and the cost of storing a message."""
+"""Message ids under concurrency (docs/protocol.md, History) and the cost of storing a message."""
 import asyncio
 import json
 

@@ -1,4 +1,4 @@
-"""Options (protocol.md section 7, commands.md section 11): defaults, `CHAT_SERVICE`
+"""Options (docs/configuration.md): defaults, `CHAT_SERVICE`
 keys, strict `CHAT_*` parsing and range checks. Nothing is silently replaced."""
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -27,7 +27,7 @@ DEFAULTS = {
 }
 BOOLS = [name for name, (_, _, default) in DEFAULTS.items() if isinstance(default, bool)]
 INTS = [name for name, (_, _, default) in DEFAULTS.items() if type(default) is int]
-# minimum valid value per integer option (commands.md section 11)
+# minimum valid value per integer option (docs/configuration.md, Service options)
 MINIMUM = {
     "historyMaxGetMessages": 0,
     "historyMaxSize": 0,

@@ -1,4 +1,4 @@
-"""commands.md 12.3: joining, leaving, presence (B23-B40)."""
+"""Behaviour cases (docs/testing.md): joining, leaving, presence (B23-B40)."""
 import asyncio
 
 import pytest

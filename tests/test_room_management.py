@@ -1,4 +1,4 @@
-"""commands.md 12.2: room management (B14-B22, B214)."""
+"""Behaviour cases (docs/testing.md): room management (B14-B22, B214)."""
 import pytest
 
 from chatproject.service import ChatServiceError

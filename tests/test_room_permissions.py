@@ -1,4 +1,4 @@
-"""commands.md section 12.5: room permissions (B58-B88, B215)."""
+"""Behaviour cases (docs/testing.md): room permissions (B58-B88, B215)."""
 import asyncio
 
 import pytest

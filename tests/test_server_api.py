@@ -1,4 +1,4 @@
-"""commands.md section 12.9: the server-side API (B139-B158, B218, B219)."""
+"""Behaviour cases (docs/testing.md): the server-side API (B139-B158, B218, B219)."""
 import asyncio
 import json
 import time

@@ -1,4 +1,4 @@
-"""commands.md section 12.11: validation and errors (B177-B187, B220-B225), in-process."""
+"""Behaviour cases (docs/testing.md): validation and errors (B177-B187, B220-B225), in-process."""
 import asyncio
 import json
 
@@ -230,7 +230,7 @@ async def test_b220_binary_frame_is_invalid_request(chat, svc):
         ({"jsonrpc": "2.0", "method": "listOwnSockets", "params": "x"}, None),
         ({"jsonrpc": "2.0", "id": True, "method": "listOwnSockets"}, None),
         (5, None),
-        # further invalid request objects of protocol.md section 4
+        # further invalid request objects of docs/protocol.md, Errors
         ({"id": 6, "method": "listOwnSockets"}, 6),
         ({"jsonrpc": "2.0", "id": 8}, 8),
         ({"jsonrpc": "2.0", "id": "s", "method": "listOwnSockets", "params": None}, "s"),
@@ -421,7 +421,7 @@ async def test_b225_lone_surrogates_break_the_name_rule(chat, svc):
     with pytest.raises(ChatServiceError) as info:
         await svc.add_room("room\udfff")
     assert info.value.code == "invalidName" and list(info.value.args) == ["room\udfff"]
-    # A name that breaks the rule never matches a user or room (section 1.8).
+    # A name that breaks the rule never matches a user or room (docs/protocol.md, Names).
     assert await svc.has_user("user\ud8001") is False
     assert await svc.has_room("room\udfff") is False
     assert await svc.add_room("room\U0001F600") is None
@@ -430,7 +430,7 @@ async def test_b225_lone_surrogates_break_the_name_rule(chat, svc):
 
 @pytest.mark.parametrize("name", ["a\x00b", "x\ud800", "\udfff", "room:1", "{", ""])
 async def test_b225_rule_breaking_names_never_match(chat, name):
-    """B225: Section 1.8: lookups of such names answer noRoom / noUser / False, never
+    """B225 (docs/protocol.md, Names): lookups of such names answer noRoom / noUser / False, never
     internalError (NUL cannot reach PostgreSQL, lone surrogates not SQLite)."""
     svc = await chat.start(options={"enableDirectMessages": True})
     await svc.add_room(R1)

@@ -1,1 +1,1 @@
-"""The HTTP admin API of protocol.md section 6 (Django REST framework)."""
+"""The HTTP admin API of docs/rest-api.md (Django REST framework)."""

@@ -1,4 +1,4 @@
-"""Error bodies and statuses of the admin API (protocol.md section 6).
+"""Error bodies and statuses of the admin API (docs/rest-api.md, Errors).
 
 Every failure answers `{"code", "message"}`, plus `"args"` for chat-service
 errors, so that a client handles REST and WebSocket errors alike.
@@ -74,7 +74,7 @@ def _classify(exc):
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return http_error_body("unsupportedMediaType", exc.detail), {}
     if isinstance(exc, (exceptions.ParseError, exceptions.ValidationError, SuspiciousOperation)):
-        # A body that cannot be read or parsed (protocol.md section 6: 400 badArgument).
+        # A body that cannot be read or parsed (docs/rest-api.md, Errors: 400 badArgument).
         return service_error_body(bad_argument("body", None)), {}
     logger.error("admin API request failed", exc_info=exc)
     return service_error_body(internal_error()), {}

@@ -1,4 +1,4 @@
-"""Names in admin API paths come from the ASGI `raw_path` (protocol.md section 6).
+"""Names in admin API paths come from the ASGI `raw_path` (docs/rest-api.md, Names in paths).
 
 The server's decoded `path` turns `%2F` into `/`, so a name holding a slash
 would split into two segments. This middleware rebuilds `path_info` of

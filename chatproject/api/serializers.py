@@ -1,9 +1,10 @@
 """Request and response bodies of the admin API.
 
-Request fields are strict, as the WebSocket commands are (commands.md
-section 4.0): no coercion of `"1"` to 1 or of 1 to true. The first bad
-field raises `badArgument(field, value)` at once, before the service is
-called. Response serializers only describe the bodies for the schema.
+Request fields are strict, as the WebSocket commands are (docs/protocol.md,
+Rules common to all commands): no coercion of `"1"` to 1 or of 1 to true.
+The first bad field raises `badArgument(field, value)` at once, before
+the service is called. Response serializers only describe the bodies for
+the schema.
 """
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -124,7 +125,7 @@ class RoomCreateRequest(StrictSerializer):
 
 
 class RoomPatchRequest(StrictSerializer):
-    # Declared in the order the changes are applied (protocol.md section 6).
+    # Declared in the order the changes are applied (docs/rest-api.md, Endpoints).
     owner = StrictString(required=False, allow_null=True)
     historyMaxSize = StrictInteger(required=False, min_value=0)
     enableAccessListsUpdates = StrictBoolean(required=False)
@@ -236,7 +237,7 @@ class DirectAccess(serializers.Serializer):
     lists = DirectListsAnswer()
 
 
-# A processed room message (commands.md section 3.3).
+# A processed room message (docs/protocol.md, Messages).
 STORED_MESSAGE = {
     "type": "object",
     "properties": {

@@ -1,4 +1,4 @@
-"""Admin API views (protocol.md section 6).
+"""Admin API views (docs/rest-api.md).
 
 Every change goes through the service API (`api.sync.*`), so that its live
 effects happen: notifications, removal of users who lose access. Plain
@@ -48,7 +48,7 @@ def chat():
 
 
 class StrictJSONParser(JSONParser):
-    """JSON read by the WebSocket endpoint's rules (protocol.md section 3):
+    """JSON read by the WebSocket endpoint's rules (docs/protocol.md, Framing):
     no NaN or Infinity, no lone surrogates, bounded depth and digits."""
 
     def parse(self, stream, media_type=None, parser_context=None):

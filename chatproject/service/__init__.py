@@ -1,4 +1,4 @@
-"""The public Python API of the chat service (protocol.md section 8).
+"""The public Python API of the chat service (docs/hooks-and-python-api.md, The public package).
 
 `api` is this process's service: the object hooks receive as `server`.
 """

@@ -5,7 +5,7 @@ class AsyncStore:
     """Exposes sync ORM functions as async methods, one object per service.
 
     Each method is an instance attribute, so a test can make one operation of
-    one service fail (commands.md section 12.12).
+    one service fail (docs/testing.md, Fault injection).
     """
 
     operations = ()

@@ -1,4 +1,4 @@
-"""The 24 client commands (commands.md section 4).
+"""The 24 client commands (docs/protocol.md, Commands).
 
 Each handler receives the service and the command's `ExecInfo` and returns
 the command's result. Validation and hooks happen before, in the dispatcher
@@ -35,7 +35,7 @@ class Command:
 
 
 def process_message(message, author):
-    """commands.md section 3.3: drop id/timestamp, set author when there is a caller."""
+    """docs/protocol.md, Messages: drop id/timestamp, set author when there is a caller."""
     processed = {key: value for key, value in message.items() if key not in ("id", "timestamp")}
     if author is not None:
         processed["author"] = author
@@ -95,7 +95,7 @@ async def direct_message(svc, info, to_user, message):
     await svc.notify_user(to_user, "directMessage", [processed])
     if info.user_name is not None:
         await svc.notify_user(info.user_name, "directMessageEcho", [to_user, processed], exclude=info.id)
-    info.args[1] = processed  # the after hook sees the processed message (section 3.3)
+    info.args[1] = processed  # the after hook sees the processed message (docs/hooks-and-python-api.md)
     return processed
 
 
@@ -262,7 +262,7 @@ async def room_message(svc, info, room_name, message):
     processed = process_message(message, info.user_name)
     stored = await svc.messaging.post_message(room_name, info.user_name, processed, info.bypass_permissions, now_ms())
     await svc.notify_room(room_name, "roomMessage", [room_name, stored], user_name=info.user_name)
-    info.args[1] = stored  # the after hook sees the processed message (section 3.3)
+    info.args[1] = stored  # the after hook sees the processed message (docs/hooks-and-python-api.md)
     return stored["id"]
 
 

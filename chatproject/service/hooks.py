@@ -1,4 +1,4 @@
-"""Hook lookup and invocation (commands.md section 8)."""
+"""Hook lookup and invocation (docs/hooks-and-python-api.md, Hooks)."""
 import importlib
 import inspect
 import logging
@@ -34,7 +34,7 @@ class Hooks:
 
 @dataclass
 class ExecInfo:
-    """What a command's before and after hooks see (commands.md section 8.1)."""
+    """What a command's before and after hooks see (docs/hooks-and-python-api.md, The exec-info object)."""
 
     server: object
     user_name: object

@@ -1,4 +1,4 @@
-"""The (user, room) lock of commands.md section 10.4: a lease row shared by
+"""The (user, room) lock (docs/hooks-and-python-api.md, Locks): a lease row shared by
 all instances, re-entrant within one execution through a context variable."""
 import asyncio
 import contextvars

@@ -1,5 +1,5 @@
 """Argument checks shared by client requests, execUserCommand and
-checkArguments (commands.md sections 1.8, 3 and 4.0)."""
+checkArguments (docs/protocol.md: Names, Messages, Rules common to all commands)."""
 import re
 
 from .errors import ChatServiceError
@@ -9,7 +9,7 @@ _BAD_NAME_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff:{}]")
 
 
 def is_valid_name(name):
-    """The name rule of commands.md section 1.8."""
+    """The name rule (docs/protocol.md, Names)."""
     return isinstance(name, str) and bool(name) and not _BAD_NAME_CHARACTERS.search(name)
 
 

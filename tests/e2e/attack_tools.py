@@ -1,4 +1,4 @@
-"""Tools of the attack tests (protocol.md section 9): daphne started by other
+"""Tools of the attack tests (docs/protocol.md, Limits): daphne started by other
 command lines, a raw WebSocket client that controls every byte and every
 read, REST calls as an operator, and a process's resident memory.
 
@@ -31,8 +31,8 @@ class CommandServer(DaphneServer):
 
     ``how="run"`` starts ``scripts/run`` itself, the documented deployment
     command (its daphne flags are what finding 1 is about); ``how="plain"``
-    starts ``python -m daphne`` with no size flags at all (protocol.md §8:
-    the contract holds for the plain run command)."""
+    starts ``python -m daphne`` with no size flags at all (docs/hooks-and-python-api.md,
+    Lifecycle: the contract holds for the plain run command)."""
 
     def __init__(self, cluster, how, env=None, name="cmd"):
         super().__init__(cluster, env=env, name=name)

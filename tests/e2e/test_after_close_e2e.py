@@ -1,4 +1,4 @@
-"""Nothing after a close (protocol.md section 9): once the service has
+"""Nothing after a close (docs/protocol.md, Close codes and Limits): once the service has
 decided to close a connection, no later frame of it is executed, even frames
 that arrived in the same TCP segment as the one that closed it."""
 import asyncio

@@ -1,5 +1,5 @@
-"""Hostile input through a real daphne (protocol.md sections 1, 3 and 4;
-commands.md B17, B181, B183-B185, B212, B220-B223)."""
+"""Hostile input through a real daphne (docs/protocol.md: Endpoint, Framing,
+Errors; behaviour cases B17, B181, B183-B185, B212, B220-B223)."""
 import asyncio
 import json
 
@@ -261,7 +261,7 @@ async def test_b183_huge_integers_and_b17_name_rule_e2e(daphne_server):
         reply = await send_and_reply(s1, call_text(4, "roomCreate", '["room\\ud800",false]'))
         assert_error(reply, None, -32700, "parseError")
         await still_open(s1)
-        # Everything else is allowed (commands.md section 1.8).
+        # Everything else is allowed (docs/protocol.md, Names).
         for name in ["a b/c.%\u00e9", "room\U0001F600", "\u0080", "..", " "]:
             assert await s1.call("roomCreate", name, True) is None
             assert await s1.call("roomGetWhitelistMode", name) is True

@@ -1,5 +1,5 @@
-"""Hooks loaded from CHAT_HOOKS by a real daphne process (commands.md section 8,
-protocol.md sections 4, 7, 8)."""
+"""Hooks loaded from CHAT_HOOKS by a real daphne process (docs/hooks-and-python-api.md,
+Hooks; docs/protocol.md, Errors; docs/configuration.md)."""
 import pytest
 
 from .harness import Cluster, RpcError, ws_client

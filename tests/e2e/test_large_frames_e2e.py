@@ -1,5 +1,5 @@
-"""Large outgoing frames (protocol.md section 9, "Every request gets its
-reply, every notification arrives"; section 4, the incoming limit).
+"""Large outgoing frames (docs/protocol.md, Limits: "Everything the server
+sends arrives whole"; and the incoming limit, maxFrameBytes).
 
 ``maxFrameBytes`` limits what clients send, never what the service sends.
 These tests run the service the way the README documents it, through

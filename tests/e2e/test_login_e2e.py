@@ -1,4 +1,5 @@
-"""Login paths through a real daphne (commands.md 12.1 / 12.3).
+"""Login paths through a real daphne (docs/protocol.md, Login; behaviour
+cases of docs/testing.md).
 
 Reproduces B1 (query login confirmed first), B3 (no login: loginRejected,
 close 4403), B211 (DRF token login and query decoding), B9 (socket connect

@@ -1,5 +1,5 @@
-"""Redis goes away during traffic and comes back (commands.md section 10.3,
-"Channel-layer outage"): two daphne processes on a private redis-server,
+"""Redis goes away during traffic and comes back (docs/hooks-and-python-api.md,
+"Redis outage"): two daphne processes on a private redis-server,
 which the test stops and restarts on the same port. The machine's shared
 Redis is never touched."""
 import asyncio

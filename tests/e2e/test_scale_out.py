@@ -1,5 +1,6 @@
 """Scale-out and failure recovery end to end: several daphne processes on one
-database and one Redis (commands.md sections 1.1, 1.7, 5.3, 10; 12.13).
+database and one Redis (docs/deployment.md; docs/hooks-and-python-api.md,
+Recovery; behaviour cases B204-B209 of docs/testing.md).
 
 Every test here runs in both CI runs: without ``REDIS_URL`` the clusters
 use the machine's Redis at 6379 under a prefix of their own, and the

@@ -1,6 +1,6 @@
 /**
  * A small dependency-free client of the chat service's JSON-RPC 2.0
- * WebSocket protocol (protocol.md). ES module; works in browsers and in any
+ * WebSocket protocol (docs/protocol.md). ES module; works in browsers and in any
  * runtime that has a WHATWG WebSocket.
  *
  *   const client = new ChatClient("ws://127.0.0.1:8000/ws/chat/");
