@@ -1,6 +1,8 @@
 """Django settings: every value comes from the environment, with defaults that
 let a fresh checkout run with no configuration (protocol.md section 7)."""
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -25,6 +27,53 @@ def env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_int(name, default, minimum=0):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]+", value) or int(value) < minimum:
+        raise ImproperlyConfigured(f"{name} must be an integer of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+def env_choice(name, default, choices):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value.lower() not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def env_networks(name, default):
+    """A comma-separated list of networks (a bare address is a /32 or /128)."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return networks
+
+
+def env_origins(name):
+    origins = env_list(name, [])
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/?#\s]+", origin):
+            raise ImproperlyConfigured(f"{name} entries are scheme://host[:port] origins, got {origin!r}")
+    return origins
+
+
+def env_header(name):
+    """A request header name as Django sees it in request.META."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise ImproperlyConfigured(f"{name} must be a header name such as X-Forwarded-Proto, got {value!r}")
+    return "HTTP_" + value.upper().replace("-", "_")
+
+
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY")
 if not SECRET_KEY:
@@ -32,6 +81,24 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=false")
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# Behind a TLS-terminating proxy (protocol.md section 7).
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
+_proxy_ssl_header = env_header("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Probes and scrapers speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# GET /metrics (protocol.md section 10).
+METRICS = env_choice("METRICS", "on", ("on", "off")) == "on"
+METRICS_ALLOW = env_networks("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 
 INSTALLED_APPS = [
     "daphne",
@@ -53,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatproject.middleware_csp.ContentSecurityPolicyMiddleware",
     "chatproject.api.middleware.RawPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -153,12 +221,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chatproject.log_format.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "loggers": {
         "chat": {"handlers": ["console"], "level": os.environ.get("CHAT_LOG_LEVEL", "INFO"), "propagate": False},
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # daphne.access: the access log of `python -m chatproject.serve`, tokens redacted.
+        "daphne": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

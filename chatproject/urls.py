@@ -2,9 +2,13 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from chatproject import views
+from chatproject import health, views
+from chatproject.metrics_endpoint import metrics_view
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("chatproject.api.urls")),
     path("", views.chat_page, name="chat"),

@@ -1,7 +1,7 @@
 """The OpenAPI 3 schema (`/api/schema/`, JSON unless YAML is asked for) and
 its Swagger UI (`/api/docs/`): staff only, errors in the API's own shape."""
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 
@@ -16,7 +16,9 @@ class SchemaView(SpectacularAPIView):
         return exception_handler
 
 
-class DocsView(SpectacularSwaggerView):
+class DocsView(SpectacularSwaggerSplitView):
+    """The page loads its start-up script from `?script`, not inline (CSP)."""
+
     permission_classes = [IsAdminUser]
 
     def get_exception_handler(self):

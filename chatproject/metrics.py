@@ -1,0 +1,128 @@
+"""This process's Prometheus metrics (protocol.md section 10) and the calls
+that record them.
+
+The recording functions run on the hot path of every connection, command
+and delivery: each is a dictionary lookup and an addition, and none ever
+raises, so that a metrics fault can never fail a command. The channel-layer
+and heartbeat gauges are read from `chatproject.service.api` when /metrics is
+scraped (the service is never started from here).
+"""
+import functools
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+
+logger = logging.getLogger("chat")
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)  # CPU, memory and file descriptors of the process
+
+CONNECTIONS = Gauge(
+    "chat_connections", "Open logged-in connections.", ["transport"], registry=REGISTRY)
+LOGINS = Counter(
+    "chat_logins", "Login outcomes: accepted or the error code.", ["result"], registry=REGISTRY)
+COMMANDS = Counter(
+    "chat_commands", "Client commands executed or refused, by outcome (ok or the error code).",
+    ["command", "outcome"], registry=REGISTRY)
+COMMAND_DURATION = Histogram(
+    "chat_command_duration_seconds", "Time from a command's frame to its reply.", ["command"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY)
+DELIVERED = Counter(
+    "chat_notifications_delivered", "Notifications written to sockets.", registry=REGISTRY)
+CLOSED = Counter(
+    "chat_connections_closed", "Connections closed, by close code.", ["code"], registry=REGISTRY)
+RATE_LIMITED = Counter(
+    "chat_rate_limited", "Requests refused with rateLimited.", registry=REGISTRY)
+LOOP_LAG = Gauge(
+    "chat_event_loop_lag_seconds", "Last measured event-loop lag.", registry=REGISTRY)
+RECOVERED = Counter(
+    "chat_instances_recovered", "Dead instances this process recovered.", registry=REGISTRY)
+
+
+def _never_raises(record):
+    @functools.wraps(record)
+    def safe(*args, **kwargs):
+        try:
+            record(*args, **kwargs)
+        except Exception:
+            logger.exception("metrics: %s%r failed", record.__name__, args)
+
+    return safe
+
+
+@_never_raises
+def connection_opened(transport):
+    """A connection logged in."""
+    CONNECTIONS.labels(str(transport)).inc()
+
+
+@_never_raises
+def connection_closed(transport, code):
+    """A logged-in connection closed with `code` (None when there was none)."""
+    CONNECTIONS.labels(str(transport)).dec()
+    CLOSED.labels("none" if code is None else str(code)).inc()
+
+
+@_never_raises
+def login(result):
+    """A login ended: "accepted" or the error code."""
+    LOGINS.labels(str(result)).inc()
+
+
+@_never_raises
+def command(name, outcome, seconds):
+    """A client command replied: `name` is a known command or "unknown"."""
+    seconds = float(seconds)  # first, so that a bad value moves neither metric
+    COMMANDS.labels(str(name), str(outcome)).inc()
+    COMMAND_DURATION.labels(str(name)).observe(seconds)
+
+
+@_never_raises
+def delivered(count=1):
+    DELIVERED.inc(count)
+
+
+@_never_raises
+def rate_limited():
+    RATE_LIMITED.inc()
+
+
+@_never_raises
+def set_loop_lag(seconds):
+    LOOP_LAG.set(seconds)
+
+
+@_never_raises
+def instance_recovered():
+    RECOVERED.inc()
+
+
+class ServiceCollector:
+    """Gauges read from the service at scrape time: they are states, not events."""
+
+    def collect(self):
+        from chatproject import service
+
+        api = service.api
+        layer_up = GaugeMetricFamily(
+            "chat_channel_layer_up", "1 when the channel layer is reachable (0 before the service starts).")
+        layer_up.add_metric([], 1 if api.layer_available else 0)
+        yield layer_up
+        heartbeat = GaugeMetricFamily(
+            "chat_heartbeat_age_seconds",
+            "Age of this instance's last successful heartbeat (no sample before the first).")
+        age = api.heartbeat_age()
+        if age is not None:
+            heartbeat.add_metric([], age)
+        yield heartbeat
+
+
+REGISTRY.register(ServiceCollector())
+
+
+def exposition():
+    """The scrape body and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
