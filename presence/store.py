@@ -127,7 +127,14 @@ def rooms_of_user_sockets(user_name):
 
 
 def write_heartbeat(instance_uid, now):
+    """Register the instance, or set its heartbeat."""
     Instance.objects.update_or_create(uid=instance_uid, defaults={"heartbeat": now})
+
+
+def touch_heartbeat(instance_uid, now):
+    """Renew a live instance's heartbeat. False when other instances declared it
+    dead: its record is gone, or claimed by the one recovering it."""
+    return bool(Instance.objects.filter(uid=instance_uid, recovering_by__isnull=True).update(heartbeat=now))
 
 
 def get_heartbeat(instance_uid):
@@ -192,6 +199,6 @@ class PresenceStore(AsyncStore):
     operations = (
         add_socket, remove_socket_records, socket_connected, socket_rooms, attach_socket, detach_socket,
         detach_user_from_room, userlist_add, userlist_remove, in_userlist, user_sockets, user_socket_rows,
-        socket_instance, is_online, rooms_of_user_sockets, joined_count, write_heartbeat, get_heartbeat,
+        socket_instance, is_online, rooms_of_user_sockets, joined_count, write_heartbeat, touch_heartbeat, get_heartbeat,
         instance_sockets, delete_instance, list_instances, claim_dead_instances, acquire_lock, release_lock,
     )

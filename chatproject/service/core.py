@@ -8,6 +8,7 @@ import secrets
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from chatproject import metrics
 from messaging.store import MessagingStore
 from presence.store import PresenceStore
 from rooms.permissions import has_room_access
@@ -19,8 +20,9 @@ from .errors import ChatServiceError, as_service_error
 from .hooks import ExecInfo, HookSet
 from .hub import Hub
 from .jsonrpc import notification_text
+from .liveness import Liveness
 from .locks import room_lock
-from .login import default_on_connect
+from .login import default_on_connect, resolve_session_user
 from .options import load_options
 from .transport import Transport
 from .validation import ARG_CHECKS, check_name, is_default_message
@@ -61,14 +63,16 @@ class ChatService:
         self.transport = Transport()
         self.sync = SyncAPI(self)
         self.instance_uid = None
+        self.liveness = Liveness(self)
         self._listeners = {}
         self._state = "new"  # new -> starting -> running -> closing -> closed
         self._start_lock = asyncio.Lock()
         self._tasks = set()
         self._running_commands = 0
         self._commands_done = asyncio.Event()
-        self._heartbeat_task = None
+        self._maintenance_task = None
         self._recovery = None  # the running automatic recovery, if any
+        self._reregistering = None  # the running re-registration after a declared death
 
     # Events (commands.md section 9.19).
 
@@ -106,6 +110,17 @@ class ChatService:
     def is_running(self):
         return self._state == "running"
 
+    @property
+    def layer_available(self):
+        """Whether the channel layer answered at the last check (None before start)."""
+        return None if self.hub is None else self.hub.available
+
+    def heartbeat_age(self):
+        """Seconds since this instance's last successful heartbeat write, or None."""
+        if self.liveness.last_beat_ms is None:
+            return None
+        return max(0.0, (now_ms() - self.liveness.last_beat_ms) / 1000)
+
     def _get_hub(self):
         if self.hub is None:
             self.hub = Hub(self._layer or get_channel_layer())
@@ -129,7 +144,8 @@ class ChatService:
                 await self._release_resources(keep_records=False)
                 self.emit("closed", exc)
                 raise
-            self._heartbeat_task = asyncio.ensure_future(self._heartbeat_loop())
+            self.liveness.start()
+            self._maintenance_task = asyncio.ensure_future(self._maintenance_loop())
             self._state = "running"
         self.emit("ready")
 
@@ -143,37 +159,76 @@ class ChatService:
                 return False
         return self._state == "running"
 
-    async def _heartbeat_loop(self):
+    async def _maintenance_loop(self):
+        """At the heartbeat's rate: probe the channel layer, clean up this
+        instance's ghost sockets, recover dead instances. (The heartbeat itself
+        is written by `liveness`, off the event loop.)"""
         rate = self.options.heartbeat_rate / 1000
         while True:
             await asyncio.sleep(rate)
             await self.hub.probe()  # notices an unreachable channel layer (section 10.3)
             try:
-                await self.presence.write_heartbeat(self.instance_uid, now_ms())
-                if self.options.auto_recovery and (self._recovery is None or self._recovery.done()):
-                    # In a task of its own: a recovery that outlasts heartbeatTimeout
-                    # must not stall this loop, or a third instance would take
-                    # this live one for dead and "recover" it.
-                    self._recovery = self.spawn(self._recover_dead_instances())
-            except asyncio.CancelledError:
-                raise
+                await self._clean_up_ghosts()
             except Exception:
-                logger.exception("heartbeat failed")
+                logger.exception("ghost socket clean-up failed")
+            if self.options.auto_recovery and (self._recovery is None or self._recovery.done()):
+                # In a task of its own: a recovery that outlasts heartbeatTimeout
+                # must not stall this loop.
+                self._recovery = self.spawn(self._recover_dead_instances())
+
+    async def _clean_up_ghosts(self):
+        """Socket records of this instance without a connection here (a consumer
+        that ended without its clean-up) get the disconnect procedure."""
+        for socket_id, user_name in (await self.presence.instance_sockets(self.instance_uid)).items():
+            if not self.transport.knows(socket_id):
+                logger.warning("cleaning up ghost socket %s of %r", socket_id, user_name)
+                await self.disconnect_socket(socket_id, user_name)
 
     async def _recover_dead_instances(self):
         try:
             deadline = now_ms() - self.options.heartbeat_timeout
             for uid in await self.presence.claim_dead_instances(self.instance_uid, deadline):
-                logger.warning("recovering dead instance %s", uid)
+                logger.warning("instance %s declared dead (no heartbeat for %d ms); recovering it", uid, self.options.heartbeat_timeout)
                 await self.instance_recovery(uid)
                 await self.presence.delete_instance(uid)
+                metrics.instance_recovered()
+                logger.warning("recovery of instance %s done", uid)
         except Exception:
             logger.exception("automatic recovery failed")
 
+    def declared_dead(self):
+        """Other instances declared this one dead (its heartbeat stopped for too
+        long) and may be deleting its records: close every connection with 4001
+        at once (clients reconnect and catch up through history; nothing queued
+        on them runs) and register again under a new id."""
+        if self._state != "running" or not self.liveness.running:
+            return
+        if self._reregistering is not None and not self._reregistering.done():
+            return
+        old_uid, new_uid = self.instance_uid, secrets.token_urlsafe(16)
+        logger.warning(
+            "instance %s was declared dead by the others; closing its connections and registering again as %s",
+            old_uid, new_uid,
+        )
+        self.instance_uid = new_uid
+        for socket in list(self.transport.sockets.values()):
+            socket.close_now(4001)
+        self._reregistering = self.spawn(self._register_again(new_uid))
+
+    async def _register_again(self, new_uid):
+        try:
+            await self.presence.write_heartbeat(new_uid, now_ms())
+            self.liveness.renewed()
+            await self.hub.move_instance(new_uid)
+        except Exception:
+            logger.exception("registering again as %s failed", new_uid)
+
     def stop_heartbeat(self):
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            self._heartbeat_task = None
+        """Stop the heartbeat and the periodic work, as a dead instance would."""
+        self.liveness.stop()
+        if self._maintenance_task is not None:
+            self._maintenance_task.cancel()
+            self._maintenance_task = None
 
     async def close(self):
         if self._state != "running":
@@ -230,6 +285,7 @@ class ChatService:
         socket_id = socket.socket_id
         recorded = False
         try:
+            await resolve_session_user(socket.scope)
             on_connect = self.hooks.get("on_connect") or default_on_connect
             outcome = await on_connect(self, socket_id)
             user_name, auth_data = outcome if isinstance(outcome, tuple) else (outcome, {})
@@ -239,6 +295,9 @@ class ChatService:
             nconnected = await self.presence.add_socket(user_name, socket_id, self.instance_uid, now_ms())
             recorded = True
             socket.user_name = user_name
+            limit = self.options.max_connections_per_user
+            if limit and nconnected > limit:
+                raise ChatServiceError("tooManyConnections", limit)
             if socket.closed:
                 raise ChatServiceError("noSocket", "connection")
             await self.hub.add_socket(socket)
@@ -250,10 +309,14 @@ class ChatService:
                     logger.exception("could not undo a failed login")
             if not isinstance(exc, ChatServiceError):
                 logger.exception("login failed")
-            await socket.reject(as_service_error(exc))
+            error = as_service_error(exc)
+            metrics.login(error.code)
+            await socket.reject(error)
             return False
         await self.notify_user(user_name, "socketConnectEcho", [socket_id, nconnected], exclude=socket_id)
         await socket.confirm(user_name, {**(auth_data or {}), "id": socket_id})
+        metrics.login("accepted")
+        metrics.connection_opened(socket.transport_name)
         return True
 
     async def disconnect_socket(self, socket_id, user_name, run_hook=True):
@@ -562,6 +625,8 @@ class ChatService:
         command = COMMANDS.get(method)
         if command is None:
             raise ChatServiceError("noCommand", method)
+        if self.liveness.suspect() and not await self._confirm_alive():
+            raise ChatServiceError("unavailable")  # the connection is being closed with 4001
         info = ExecInfo(server=self, user_name=socket.user_name, id=socket.socket_id, args=params, rest_args=[])
         self._running_commands += 1
         try:
@@ -570,6 +635,18 @@ class ChatService:
             self._running_commands -= 1
             if not self._running_commands:
                 self._commands_done.set()
+
+    async def _confirm_alive(self):
+        """After a long pause, check that the others did not declare this instance
+        dead before running a command on records they may have deleted."""
+        try:
+            alive = await self.liveness.confirm()
+        except Exception:
+            logger.exception("could not confirm that instance %s is alive", self.instance_uid)
+            return True
+        if not alive:
+            self.declared_dead()
+        return alive
 
     # Server-side API (commands.md section 9).
 

@@ -40,6 +40,16 @@ class Hub:
         await self.layer.group_add(self.instance_group, self.channel)
         self._receiver = asyncio.create_task(self._receive_loop())
 
+    async def move_instance(self, instance_uid):
+        """Take control messages under a new instance id (after a declared death)."""
+        old_group = self.instance_group
+        self.instance_group = group_name("instance", instance_uid)
+        await self.layer.group_add(self.instance_group, self.channel)
+        try:
+            await self.layer.group_discard(old_group, self.channel)
+        except Exception:
+            logger.warning("could not leave the group of the old instance id")
+
     async def stop(self):
         if self._receiver:
             self._receiver.cancel()
@@ -63,18 +73,25 @@ class Hub:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("channel layer receive failed; retrying")
-                self.available = False
+            except Exception as exc:
+                self._set_available(False, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
                 continue
-            self.available = True
+            self._set_available(True)
             delay = 0.1
             try:
                 await self.handle(message)
             except Exception:
                 logger.exception("hub failed to handle %r", message.get("type"))
+
+    def _set_available(self, available, reason=None):
+        """Log the layer's state changes, once each: an outage of an hour is two lines."""
+        if available and not self.available:
+            logger.warning("channel layer reachable again")
+        elif not available and self.available:
+            logger.error("channel layer unreachable: %s", reason)
+        self.available = available
 
     def check_available(self):
         """A command that is about to change state refuses while the layer is down."""
@@ -87,9 +104,8 @@ class Hub:
         through the receive loop marks it available again."""
         try:
             await self.layer.send(self.channel, {"type": "hub.probe"})
-        except Exception:
-            logger.warning("channel layer unreachable", exc_info=True)
-            self.available = False
+        except Exception as exc:
+            self._set_available(False, exc)
 
     # Layer operations, named as in commands.md section 12.12.
 
@@ -183,9 +199,6 @@ class Hub:
 
     def is_local(self, socket_id):
         return socket_id in self.sockets
-
-    def local_room_sockets(self, room_name):
-        return set(self.room_members.get(room_name, ()))
 
     # Delivery.
 

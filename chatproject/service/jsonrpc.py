@@ -17,9 +17,9 @@ _NO_ID = object()
 class FrameError(Exception):
     """The whole frame is unusable: answered with one error, id null."""
 
-    def __init__(self, code):
+    def __init__(self, code, *args):
         super().__init__(code)
-        self.error = ChatServiceError(code)
+        self.error = ChatServiceError(code, *args)
 
 
 def _reject_constant(name):
@@ -112,12 +112,16 @@ def read_request(item):
     return Call(item["method"], params, request_id)
 
 
-def read_frame(text):
-    """Returns (is_batch, items) where each item is a Call or an error reply dict."""
+def read_frame(text, max_batch_length=None):
+    """Returns (is_batch, items) where each item is a Call or an error reply dict.
+
+    A batch longer than `max_batch_length` is refused whole (protocol.md section 9)."""
     value = parse_json(text)
     if isinstance(value, list):
         if not value:
             raise FrameError("invalidRequest")
+        if max_batch_length is not None and len(value) > max_batch_length:
+            raise FrameError("invalidRequest", max_batch_length)
         return True, [read_request(item) for item in value]
     return False, [read_request(value)]
 

@@ -1,8 +1,36 @@
-"""The default `on_connect` of protocol.md section 2: session, then token,
+"""The default `on_connect` (docs/protocol.md, Login): session, then token,
 then (development only) `?user=`."""
 from channels.db import database_sync_to_async
+from django.contrib.auth import SESSION_KEY
 
 from .errors import ChatServiceError
+
+
+class _SessionRequest:
+    """What `django.contrib.auth.get_user` reads of a request."""
+
+    def __init__(self, session):
+        self.session = session
+
+
+def _session_user(session):
+    from django.contrib.auth import get_user
+
+    return get_user(_SessionRequest(session))
+
+
+async def resolve_session_user(scope):
+    """Set `scope["user"]` from the connection's session. Done at login, not in
+    the handshake, and without a thread hop when there is no session cookie."""
+    session = scope.get("session")
+    if session is None or "user" in scope:
+        return
+    if session.session_key is None:
+        from django.contrib.auth.models import AnonymousUser
+
+        scope["user"] = AnonymousUser()
+    else:
+        scope["user"] = await database_sync_to_async(_session_user)(session)
 
 
 def _token_user(key):
@@ -15,8 +43,9 @@ def _token_user(key):
 
 
 def _session_has_login(session):
-    # An auth session whose user did not resolve (inactive, deleted) must not fall through.
-    return session is not None and session.get("_auth_user_id") is not None
+    # An auth session whose user did not resolve (inactive, deleted) must not
+    # fall through. The session was loaded when the user was resolved.
+    return session is not None and session.session_key is not None and session.get(SESSION_KEY) is not None
 
 
 async def default_on_connect(server, socket_id):
@@ -27,7 +56,7 @@ async def default_on_connect(server, socket_id):
         if not user.is_active:
             raise ChatServiceError("noLogin")
         return user.get_username()
-    if await database_sync_to_async(_session_has_login)(scope.get("session")):
+    if _session_has_login(scope.get("session")):
         raise ChatServiceError("noLogin")
     query = data["query"]
     if "token" in query:

@@ -27,6 +27,11 @@ SPEC = {
     "autoRecovery": ("bool", True, None),
     "lockTTL": ("int", 10000, 1),
     "useRawErrorObjects": ("bool", False, None),
+    "maxOutgoingBytes": ("int", 1048576, 1),
+    "rateLimit": ("int", 100, 0),
+    "rateBurst": ("int", 200, 1),
+    "maxBatchLength": ("int", 100, 1),
+    "maxConnectionsPerUser": ("int", 0, 0),
 }
 MAX_INT = 2**53 - 1
 
@@ -58,6 +63,11 @@ class Options:
     auto_recovery: bool
     lock_ttl: int
     use_raw_error_objects: bool
+    max_outgoing_bytes: int
+    rate_limit: int
+    rate_burst: int
+    max_batch_length: int
+    max_connections_per_user: int
 
 
 assert [f.name for f in fields(Options)] == [snake_case(n) for n in SPEC]

@@ -15,12 +15,23 @@ def decode_headers(raw_headers):
 class Transport:
     def __init__(self):
         self.sockets = {}  # socket id -> Socket, from handshake until the connection closes
+        self.cleaning = set()  # ids of closed sockets whose disconnect clean-up is running
 
     def register(self, socket):
         self.sockets[socket.socket_id] = socket
 
     def unregister(self, socket_id):
-        self.sockets.pop(socket_id, None)
+        """The connection closed; its clean-up starts."""
+        if self.sockets.pop(socket_id, None) is not None:
+            self.cleaning.add(socket_id)
+
+    def forget(self, socket_id):
+        """The clean-up is done."""
+        self.cleaning.discard(socket_id)
+
+    def knows(self, socket_id):
+        """Connected, or still being cleaned up: its records are not ghosts."""
+        return socket_id in self.sockets or socket_id in self.cleaning
 
     def get_handshake_data(self, socket_id):
         socket = self.sockets.get(socket_id)

@@ -1,0 +1,108 @@
+"""What the service needs from daphne beyond plain ASGI.
+
+- The service starts when the reactor runs and closes before it stops
+  (SIGTERM, SIGINT): daphne cancels consumers at shutdown, so the disconnect
+  clean-up cannot live in them.
+- Outgoing messages have no size limit. daphne hands `maxFrameBytes` to
+  autobahn, which applies it to what the server sends as well and raises, so
+  a large reply or notification would never arrive; only incoming frames are
+  limited (docs/protocol.md, Limits).
+- An oversized incoming frame closes with 1009 instead of dropping the TCP
+  connection (autobahn's failByDrop).
+- Each WebSocket scope carries its connection's `Wire` under
+  `scope["extensions"]["chat.wire"]`, so that a socket can tell how many bytes
+  are still waiting unsent for a client that does not read (close 4008).
+"""
+import asyncio
+import logging
+
+logger = logging.getLogger("chat")
+
+WIRE_EXTENSION = "chat.wire"
+
+
+class Wire:
+    """The transport side of one daphne WebSocket connection."""
+
+    def __init__(self, protocol):
+        self._protocol = protocol
+
+    def unsent_bytes(self):
+        """Bytes written to the connection that the kernel has not taken yet."""
+        transport = getattr(self._protocol, "transport", None)
+        try:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        except (AttributeError, TypeError):
+            return 0
+
+    def abort(self):
+        """Drop the TCP connection at once, discarding what is unsent."""
+        transport = getattr(self._protocol, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
+
+
+def _customise_daphne():
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+
+    if getattr(WebSocketProtocol, "_chat_customised", False):
+        return
+
+    class ChatWebSocketProtocol(WebSocketProtocol):
+        _chat_customised = True
+
+        def serverSend(self, content, binary=False):
+            limit = self.maxMessagePayloadSize
+            self.maxMessagePayloadSize = 0  # the limit is for incoming messages only
+            try:
+                super().serverSend(content, binary)
+            finally:
+                self.maxMessagePayloadSize = limit
+
+    WebSocketFactory.protocol = ChatWebSocketProtocol
+    WebSocketProtocol._chat_customised = True
+
+    reset_options = WebSocketFactory.resetProtocolOptions
+
+    def reset_without_fail_by_drop(factory):
+        reset_options(factory)
+        factory.failByDrop = False
+
+    WebSocketFactory.resetProtocolOptions = reset_without_fail_by_drop
+
+    create_application = Server.create_application
+
+    def create_application_with_wire(server, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope.setdefault("extensions", {})[WIRE_EXTENSION] = Wire(protocol)
+        return create_application(server, protocol, scope)
+
+    Server.create_application = create_application_with_wire
+
+
+def attach_to_daphne(service):
+    """Under daphne (its reactor is imported), tie the service to the process."""
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    _customise_daphne()
+
+    async def start():
+        try:
+            await service.start()
+        except Exception:
+            logger.exception("chat service failed to start")
+            reactor.stop()
+
+    async def close():
+        try:
+            await service.close()
+        except Exception:
+            logger.exception("chat service close failed")
+
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(start()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(close())))
