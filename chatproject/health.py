@@ -1,4 +1,4 @@
-"""GET /healthz (liveness) and GET /readyz (readiness), protocol.md section 10.
+"""GET /healthz (liveness) and GET /readyz (readiness), docs/operations.md.
 
 Both are async views, so they answer without waiting for a thread, and touch
 neither the session nor the user: no cookie is ever set. Only /readyz reaches

@@ -1,4 +1,4 @@
-"""Log output: the JSON line format (LOG_FORMAT=json, protocol.md section 7)
+"""Log output: the JSON line format (LOG_FORMAT=json, docs/operations.md)
 and the redaction of secrets from logged request paths.
 
 Named log_format, not logging, so that it never shadows the standard library

@@ -1,4 +1,4 @@
-"""This process's Prometheus metrics (protocol.md section 10) and the calls
+"""This process's Prometheus metrics (docs/operations.md) and the calls
 that record them.
 
 The recording functions run on the hot path of every connection, command

@@ -1,4 +1,4 @@
-"""GET /metrics: who may read it (protocol.md sections 7 and 10).
+"""GET /metrics: who may read it (docs/operations.md).
 
 A client is admitted when its address (the ASGI scope's client: under daphne
 `--proxy-headers`, the X-Forwarded-For address) is in METRICS_ALLOW, or when

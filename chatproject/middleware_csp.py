@@ -1,4 +1,4 @@
-"""Content-Security-Policy on every HTML response (protocol.md section 10).
+"""Content-Security-Policy on every HTML response (docs/operations.md).
 
 Scripts only from this origin (no inline script, no eval); the page may open
 a WebSocket to its own host, which needs ws:/wss: named explicitly because

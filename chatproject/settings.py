@@ -1,5 +1,5 @@
 """Django settings: every value comes from the environment, with defaults that
-let a fresh checkout run with no configuration (protocol.md section 7)."""
+let a fresh checkout run with no configuration (docs/configuration.md)."""
 import ipaddress
 import os
 import re
@@ -82,7 +82,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
-# Behind a TLS-terminating proxy (protocol.md section 7).
+# Behind a TLS-terminating proxy (docs/operations.md).
 CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 _proxy_ssl_header = env_header("SECURE_PROXY_SSL_HEADER")
 if _proxy_ssl_header:
@@ -95,7 +95,7 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
-# GET /metrics (protocol.md section 10).
+# GET /metrics (docs/operations.md).
 METRICS = env_choice("METRICS", "on", ("on", "off")) == "on"
 METRICS_ALLOW = env_networks("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"])
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
@@ -153,7 +153,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent writers (joins, messages) need WAL, a busy timeout and
-    # write transactions that take the lock up front (design.md, Known traps).
+    # write transactions that take the lock up front (docs/architecture.md, Storage decisions).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -183,7 +183,7 @@ else:
         }
     }
 
-# Service options (commands.md section 11); CHAT_* variables override them.
+# Service options (docs/configuration.md); CHAT_* variables override them.
 CHAT_SERVICE = {}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -192,7 +192,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat service admin API",
-    "DESCRIPTION": "protocol.md section 6. Names in paths are percent-encoded, one segment each.",
+    "DESCRIPTION": "The chat service's admin API (docs/rest-api.md). Names in paths are percent-encoded, one segment each.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

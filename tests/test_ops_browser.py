@@ -1,6 +1,6 @@
 """The Content-Security-Policy in real Chromium against a real daphne: the
 project's pages, the Django admin and the Swagger UI page still work, and
-nothing is blocked (protocol.md section 10)."""
+nothing is blocked (docs/operations.md)."""
 import re
 
 import pytest

@@ -1,4 +1,4 @@
-"""Content-Security-Policy on every HTML page (protocol.md section 10)."""
+"""Content-Security-Policy on every HTML page (docs/operations.md)."""
 import re
 from pathlib import Path
 

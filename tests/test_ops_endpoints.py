@@ -1,4 +1,4 @@
-"""GET /healthz, /readyz and /metrics (protocol.md section 10), in process."""
+"""GET /healthz, /readyz and /metrics (docs/operations.md), in process."""
 import asyncio
 import ipaddress
 import logging

@@ -1,4 +1,4 @@
-"""Log format (LOG_FORMAT, protocol.md section 7) and access-log redaction."""
+"""Log format (LOG_FORMAT, docs/operations.md) and access-log redaction."""
 import json
 import logging
 import os

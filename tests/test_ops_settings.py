@@ -1,5 +1,5 @@
-"""Security and operations settings from the environment (protocol.md sections
-7 and 10): `check --deploy` is clean with the production variables, bad values
+"""Security and operations settings from the environment (docs/configuration.md,
+docs/operations.md): `check --deploy` is clean with the production variables, bad values
 stop start-up naming the variable, and the TLS settings behave behind a proxy."""
 import json
 import os

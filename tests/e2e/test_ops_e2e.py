@@ -1,5 +1,5 @@
 """Operations endpoints and logs against real daphne processes
-(protocol.md sections 7 and 10)."""
+(docs/operations.md)."""
 import asyncio
 import http.client
 import json
