@@ -45,7 +45,14 @@ async def test_health_readiness_and_metrics_follow_real_traffic(daphne_server):
     """A login and a room message show in the process's /metrics."""
     status, body = await asyncio.to_thread(http_get, daphne_server.port, "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
-    status, body = await asyncio.to_thread(http_get, daphne_server.port, "/readyz")
+    # Ready once the service has started and written its first heartbeat.
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = await asyncio.to_thread(http_get, daphne_server.port, "/readyz")
+        if status == 200 or time.monotonic() > deadline:
+            break
+        assert status == 503, body
+        await asyncio.sleep(0.1)
     assert status == 200, body
     assert json.loads(body)["checks"] == {"database": "ok", "channel_layer": "ok", "service": "ok", "heartbeat": "ok"}
 
@@ -97,7 +104,7 @@ class RunScript:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"scripts/run exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if http_get(self.port, "/healthz", timeout=2)[0] == 200:
+                if http_get(self.port, "/readyz", timeout=2)[0] == 200:  # started: it has an instance id
                     return self
             except OSError:
                 pass
