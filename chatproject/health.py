@@ -1,8 +1,8 @@
 """GET /healthz (liveness) and GET /readyz (readiness), docs/operations.md.
 
-Both are async views, so they answer without waiting for a thread, and touch
-neither the session nor the user: no cookie is ever set. Only /readyz reaches
-the database, with one `SELECT 1` in the ORM's thread, bounded in time.
+Neither touches the session or the user, so no cookie is ever set. Only
+/readyz reaches the database: one `SELECT 1` off the event loop, bounded in
+time, on a connection it closes afterwards.
 """
 import asyncio
 
@@ -23,9 +23,15 @@ async def healthz(request):
 
 @database_sync_to_async
 def _select_one():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        # Under ASGI each request's sync code runs in a thread of its own, whose
+        # connection would otherwise stay open (CONN_MAX_AGE) after the thread.
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 async def _database_check():
