@@ -98,7 +98,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # GET /metrics (docs/operations.md).
 METRICS = env_choice("METRICS", "on", ("on", "off")) == "on"
 METRICS_ALLOW = env_networks("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"])
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip() or None
 
 INSTALLED_APPS = [
     "daphne",
