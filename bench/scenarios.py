@@ -172,7 +172,7 @@ async def join_population(target, sizes):
     return clients
 
 
-def _set_sink(clients, sink):
+def set_sink(clients, sink):
     for client in clients:
         client.sink = sink
 
@@ -183,7 +183,7 @@ async def fan_out(target, sizes, population):
     rounds = []
     for _ in range(sizes.rounds):
         deliveries = Deliveries(expected)
-        _set_sink(population, deliveries)
+        set_sink(population, deliveries)
         cpu0, load0, t0 = target.cpu(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(
             send(client, fan_room(index // sizes.members), sizes.messages)
@@ -212,7 +212,7 @@ async def light_load(target, sizes, population):
         latencies = []
         for _ in range(sizes.light_messages):
             deliveries = Deliveries(members)
-            _set_sink(population, deliveries)
+            set_sink(population, deliveries)
             await sender.call("roomMessage", fan_room(0), stamped())
             await deliveries.wait(f"{target.name} light load")
             latencies.extend(deliveries.latencies)
@@ -234,7 +234,7 @@ async def history(target, sizes):
         # Fill past historyMaxSize, so the oldest messages have been dropped.
         per_reader = math.ceil(size * 1.1 / len(readers))
         deliveries = Deliveries(per_reader * len(readers) * len(readers))
-        _set_sink(readers, deliveries)
+        set_sink(readers, deliveries)
         await asyncio.gather(*(send(reader, HISTORY_ROOM, per_reader) for reader in readers))
         await deliveries.wait(f"{target.name} history fill")
         info = await readers[0].call("roomHistoryInfo", HISTORY_ROOM)
