@@ -1,4 +1,4 @@
-"""A live process declared dead (protocol.md section 9): process A is paused
+"""A live process declared dead (docs/protocol.md, Limits): process A is paused
 past heartbeatTimeout, B recovers it, A resumes. A must not serve on with the
 state B deleted: it closes its connections with 4001 and registers again
 under a new instance id; its clients reconnect and chat normally."""

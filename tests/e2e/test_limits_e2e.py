@@ -1,5 +1,5 @@
-"""Per-connection limits through real daphne processes (protocol.md section 9:
-rate, batches, connections per user)."""
+"""Per-connection limits through real daphne processes (docs/protocol.md,
+Limits: rate, batches, connections per user)."""
 import asyncio
 import contextlib
 import json

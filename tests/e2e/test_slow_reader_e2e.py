@@ -1,4 +1,4 @@
-"""Slow readers (protocol.md section 9): a client that stops reading is
+"""Slow readers (docs/protocol.md, Limits): a client that stops reading is
 closed with 4008 once its unsent bytes pass maxOutgoingBytes; the others keep
 receiving every message, and the server's memory stays bounded."""
 import asyncio

@@ -1,4 +1,4 @@
-"""A bounded soak over two processes (protocol.md section 9: nothing lost,
+"""A bounded soak over two processes (docs/protocol.md, Limits: nothing lost,
 nothing leaked): 60 users connect to either process, join, post, leave,
 disconnect and drop at random; afterwards presence is empty, every
 acknowledged message is in the history and every room's ids run 1..N."""
