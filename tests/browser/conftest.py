@@ -1,11 +1,15 @@
 """Fixtures for browser tests: Debian's Chromium driven by Playwright, real
-daphne servers (tests/e2e/harness.py), and a TCP proxy that can drop
-connections."""
+daphne servers (tests/e2e/harness.py), a TCP proxy that can drop
+connections, and axe-core accessibility checks."""
+import fcntl
+import json
 import os
 import shutil
 import socket
 import struct
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +159,81 @@ def make_proxy():
     yield make
     for proxy in proxies:
         proxy.close()
+
+
+AXE_DIR = Path(__file__).resolve().parent / "axe"
+AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+AXE_URL_PATH = "/__axe-core__/axe.min.js"
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+def _pinned_axe_version():
+    return json.loads((AXE_DIR / "package.json").read_text())["dependencies"]["axe-core"]
+
+
+def _installed_axe_version():
+    manifest = AXE_SCRIPT.parent / "package.json"
+    return json.loads(manifest.read_text())["version"] if manifest.exists() else None
+
+
+@pytest.fixture(scope="session")
+def axe_script():
+    """The path of axe-core's axe.min.js, installed once per session when missing.
+
+    axe-core comes from the npm registry with ``npm ci`` into the git-ignored
+    tests/browser/axe/node_modules, pinned (with its integrity hash) by the
+    committed package.json and package-lock.json there: the repository stays
+    free of a 500 kB minified third-party file, bumping the version is a
+    one-line change, and npm checks what it downloads. A file lock keeps two
+    test runs in one working tree from installing at the same time."""
+    pinned = _pinned_axe_version()
+    if _installed_axe_version() == pinned:
+        return AXE_SCRIPT
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is missing: the accessibility checks install axe-core with it (Debian: apt-get install npm)")
+    with open(AXE_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _installed_axe_version() != pinned:
+            result = subprocess.run(
+                [npm, "ci", "--prefix", str(AXE_DIR), "--no-audit", "--no-fund", "--ignore-scripts"],
+                capture_output=True, text=True, timeout=300,
+            )
+            if result.returncode != 0 or _installed_axe_version() != pinned:
+                pytest.fail(f"could not install axe-core {pinned} with npm ci:\n{result.stdout}\n{result.stderr}")
+    return AXE_SCRIPT
+
+
+def _axe_summary(violations):
+    lines = []
+    for violation in violations:
+        targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]]
+        lines.append(f"{violation['impact']}: {violation['id']} ({violation['help']}) at {targets}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def axe_check(axe_script):
+    """``axe_check(page, state)``: run axe-core on the page as it is now and
+    fail on any serious or critical violation.
+
+    The script is served to the page from its own origin through a Playwright
+    route and loaded with ``add_script_tag(url=...)``, so the page's
+    Content-Security-Policy (scripts from 'self' only) stays on during the
+    check; ``add_script_tag(path=...)`` would add an inline script, which that
+    policy blocks, and ``bypass_csp`` would turn the policy off."""
+    routed = set()
+
+    def check(page, state):
+        if page not in routed:
+            page.route(f"**{AXE_URL_PATH}", lambda route: route.fulfill(
+                path=str(axe_script), content_type="application/javascript; charset=utf-8"))
+            routed.add(page)
+        if not page.evaluate("typeof window.axe === 'object'"):
+            page.add_script_tag(url=AXE_URL_PATH)
+        results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        failing = [v for v in results["violations"] if v["impact"] in AXE_FAILING_IMPACTS]
+        assert not failing, f"axe-core ({state}) found serious or critical violations:\n{_axe_summary(failing)}"
+        return results["violations"]
+
+    return check

@@ -1,6 +1,4 @@
 """The browser chat page in real Chromium against a real daphne (issue 5)."""
-import asyncio
-import concurrent.futures
 import json
 import os
 import re
@@ -8,81 +6,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ROOT, ws_client
+from tests.browser.helpers import (
+    PASSWORD, blacklist_as_owner, expect_once, join, log_in, room_panel, run_async, screenshot, seed, send, texts,
+)
+from tests.e2e.harness import ws_client
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "artifacts"
-PASSWORD = "correct-horse-battery-9"
-
-
-def setup(server, users=(), rooms=()):
-    """Create Django users and chat rooms ``(name, owner)`` in one manage.py run."""
-    script = (
-        "import json\n"
-        "from django.contrib.auth.models import User\n"
-        "from chatproject.service import ChatService\n"
-        f"for name in {list(users)!r}:\n"
-        f"    User.objects.create_user(name, password={PASSWORD!r})\n"
-        "service = ChatService()\n"
-        f"for name, owner in {list(rooms)!r}:\n"
-        "    service.sync.add_room(name, {'owner': owner})\n"
-    )
-    result = server.manage("shell", "-c", script)
-    assert result.returncode == 0, result.stderr
-
-
-def run_async(coro_fn, *args):
-    """Run an async helper on its own loop in a worker thread (Playwright's
-    sync API owns this thread)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro_fn(*args)).result(timeout=60)
-
-
-def log_in(page, name):
-    page.goto("/accounts/login/")
-    page.get_by_label("User name", exact=True).fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#conn-status")).to_have_attribute("data-state", "online")
-
-
-def room_panel(page, room):
-    return page.locator(".room-panel").filter(has=page.locator(".room-title", has_text=re.compile(f"^{re.escape(room)}$")))
-
-
-def join(page, room):
-    page.locator(f'.room-button[data-room="{room}"]').click()
-    panel = room_panel(page, room)
-    expect(panel).to_be_visible()
-    expect(panel.get_by_role("button", name="Send")).to_be_enabled()
-    return panel
-
-
-def send(page, room, text):
-    panel = room_panel(page, room)
-    panel.get_by_label("Message", exact=True).fill(text)
-    panel.get_by_label("Message", exact=True).press("Enter")
-    expect(panel.get_by_label("Message", exact=True)).to_have_value("")
-
-
-def texts(panel):
-    return panel.locator(".message .text")
-
-
-def expect_once(panel, text):
-    expect(texts(panel).filter(has_text=re.compile(f"^{re.escape(text)}$"))).to_have_count(1)
-
-
-def screenshot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 @pytest.mark.daphne_env(CHAT_ENABLE_USERLIST_UPDATES="true")
 def test_signup_chat_both_ways_and_live_userlist(daphne_server, new_page):
-    setup(daphne_server, users=["bob", "carol"], rooms=[("lobby", None), ("other", None)])
+    seed(daphne_server, users=["bob", "carol"], rooms=[("lobby", None), ("other", None)])
     base = daphne_server.http_url
 
     alice = new_page(base)
@@ -142,7 +76,7 @@ def test_signup_chat_both_ways_and_live_userlist(daphne_server, new_page):
 
 
 def test_rooms_json_lists_accessible_rooms(daphne_server, new_page):
-    setup(daphne_server, users=["bob"], rooms=[("open", None), ("closed", "zed"), ("mine", "bob")])
+    seed(daphne_server, users=["bob"], rooms=[("open", None), ("closed", "zed"), ("mine", "bob")])
     script = (
         "from chatproject.service import ChatService\n"
         "s = ChatService()\n"
@@ -167,20 +101,14 @@ def test_rooms_json_lists_accessible_rooms(daphne_server, new_page):
     assert posted.status in (403, 405)  # CSRF or method: never a listing
 
 
-async def _blacklist_as_owner(server, room, user):
-    async with ws_client(server, user="owner") as owner:
-        assert owner.user == "owner", owner.login
-        await owner.call("roomAddToList", room, "blacklist", [user])
-
-
 def test_loss_of_access_is_shown(daphne_server, new_page):
-    setup(daphne_server, users=["bob"], rooms=[("lobby", "owner"), ("side", "owner")])
+    seed(daphne_server, users=["bob"], rooms=[("lobby", "owner"), ("side", "owner")])
     bob = new_page(daphne_server.http_url)
     log_in(bob, "bob")
     lobby = join(bob, "lobby")
     side = join(bob, "side")
     # The owner blacklists bob from another connection to the same server.
-    run_async(_blacklist_as_owner, daphne_server, "lobby", "bob")
+    run_async(blacklist_as_owner, daphne_server, "lobby", "bob")
     expect(bob.locator("#flash")).to_contain_text("You lost access")
     expect(lobby.locator(".notice")).to_contain_text("You lost access to this room")
     expect(lobby.locator(".compose button")).to_be_disabled()
@@ -216,7 +144,7 @@ async def _post_as(server, user, room, texts_):
 
 @pytest.mark.daphne_env(CHAT_HISTORY_MAX_GET_MESSAGES="2")  # the catch-up needs several pages
 def test_dropped_connection_recovers_without_gap_or_duplicate(daphne_server, new_page, make_proxy):
-    setup(daphne_server, users=["alice", "bob"], rooms=[("lobby", None)])
+    seed(daphne_server, users=["alice", "bob"], rooms=[("lobby", None)])
     proxy_a, proxy_b = make_proxy(daphne_server), make_proxy(daphne_server)
     alice = new_page(proxy_a.url)
     bob = new_page(proxy_b.url)
@@ -263,7 +191,7 @@ def test_dropped_connection_recovers_without_gap_or_duplicate(daphne_server, new
 
 
 def test_markup_in_messages_is_shown_as_text(daphne_server, new_page):
-    setup(daphne_server, users=["alice", "bob"], rooms=[("lobby", None)])
+    seed(daphne_server, users=["alice", "bob"], rooms=[("lobby", None)])
     alice = new_page(daphne_server.http_url)
     bob = new_page(daphne_server.http_url)
     log_in(alice, "alice")
@@ -285,7 +213,7 @@ def test_markup_in_messages_is_shown_as_text(daphne_server, new_page):
 
 @pytest.mark.daphne_env(CHAT_ENABLE_ROOMS_MANAGEMENT="true", CHAT_ENABLE_DIRECT_MESSAGES="true")
 def test_rooms_management_direct_messages_and_tabs(daphne_server, new_page):
-    setup(daphne_server, users=["alice", "bob"])
+    seed(daphne_server, users=["alice", "bob"])
     alice = new_page(daphne_server.http_url)
     bob = new_page(daphne_server.http_url)
     log_in(alice, "alice")
@@ -353,7 +281,7 @@ def test_rooms_management_direct_messages_and_tabs(daphne_server, new_page):
 
 
 def test_no_reconnect_after_close_1000_or_4403(daphne_server, new_page, make_proxy):
-    setup(daphne_server, users=["alice"], rooms=[("lobby", None)])
+    seed(daphne_server, users=["alice"], rooms=[("lobby", None)])
     script = ("from django.contrib.auth.models import User\n"
               "from rest_framework.authtoken.models import Token\n"
               "admin = User.objects.create_user('admin', is_staff=True)\n"
