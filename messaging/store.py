@@ -8,8 +8,8 @@ import json
 from django.db import IntegrityError, connection, transaction
 
 from chatproject.service.asyncstore import AsyncStore
-from chatproject.service.errors import ChatServiceError
-from chatproject.service.validation import is_valid_name
+from chatproject.common.errors import ChatServiceError
+from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
 from rooms.models import Room
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from chatproject.service.asyncstore import AsyncStore
-from chatproject.service.validation import is_valid_name
+from chatproject.common.names import is_valid_name
 from messaging.models import ChatUser
 
 from .models import Connection, Instance, Membership, RoomLock, RoomUser, UserSeen

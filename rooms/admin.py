@@ -24,8 +24,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 import chatproject.service as chat_service
-from chatproject.service.errors import ChatServiceError
-from chatproject.service.validation import _BAD_NAME_CHARACTERS, MAX_SAFE_INTEGER, check_name
+from chatproject.common.errors import ChatServiceError
+from chatproject.common.names import MAX_SAFE_INTEGER, bad_characters, check_name
 from messaging.models import Message
 from presence.models import Membership, RoomUser
 
@@ -46,7 +46,7 @@ def invalid_name_reason(name):
     except ChatServiceError:
         if not name:
             return "a name cannot be empty"
-        return "contains " + ", ".join(repr(c) for c in sorted(set(_BAD_NAME_CHARACTERS.findall(name))))
+        return "contains " + ", ".join(repr(c) for c in bad_characters(name))
     return None
 
 

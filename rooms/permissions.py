@@ -1,5 +1,5 @@
 """The room permission rules (docs/protocol.md, Permissions), as pure functions."""
-from chatproject.service.errors import ChatServiceError
+from chatproject.common.errors import ChatServiceError
 
 
 def is_admin(room, user_name, user_lists):

@@ -4,8 +4,8 @@ make one operation fail (docs/testing.md, Fault injection)."""
 from django.db import IntegrityError, transaction
 
 from chatproject.service.asyncstore import AsyncStore
-from chatproject.service.errors import ChatServiceError
-from chatproject.service.validation import is_valid_name
+from chatproject.common.errors import ChatServiceError
+from chatproject.common.names import is_valid_name
 from messaging.models import Message
 from presence.models import RoomUser, UserSeen
 

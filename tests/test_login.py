@@ -5,7 +5,7 @@ import json
 from asgiref.sync import sync_to_async
 
 from chatproject.service import ChatService, ChatServiceError
-from chatproject.service.clock import now_ms
+from chatproject.common.clock import now_ms
 from tests.conftest import M, R1, U1
 
 

@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 
-from chatproject.service.clock import now_ms
+from chatproject.common.clock import now_ms
 from tests.client import RpcError
 from tests.conftest import R1, R2, U1, U2
 

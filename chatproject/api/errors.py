@@ -11,7 +11,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from chatproject.service.errors import ChatServiceError, internal_error
+from chatproject.common.errors import ChatServiceError, internal_error
 
 logger = logging.getLogger("chat")
 

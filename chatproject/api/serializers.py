@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
 from chatproject.service.jsonrpc import strings_in
-from chatproject.service.validation import MAX_SAFE_INTEGER
+from chatproject.common.names import MAX_SAFE_INTEGER
 
 from .errors import bad_argument
 

@@ -20,10 +20,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import chatproject.service as service_package
-from chatproject.service.clock import now_ms
-from chatproject.service.errors import ChatServiceError
+from chatproject.common.clock import now_ms
+from chatproject.common.errors import ChatServiceError
 from chatproject.service.jsonrpc import FrameError, parse_json
-from chatproject.service.validation import MAX_SAFE_INTEGER
+from chatproject.common.names import MAX_SAFE_INTEGER
 from messaging import store as messaging_store
 from messaging.models import ChatUser, Message
 from presence import store as presence_store

@@ -3,7 +3,7 @@
 `api` is this process's service: the object hooks receive as `server`.
 """
 from .core import ChatService
-from .errors import ChatServiceError
+from chatproject.common.errors import ChatServiceError
 from .hooks import Hooks
 
 __all__ = ["ChatService", "ChatServiceError", "Hooks", "api"]

@@ -5,7 +5,6 @@ the command's result. Validation and hooks happen before, in the dispatcher
 (`ChatService.run_command`); presence procedures shared with the server-side
 API (join, leave, removal) live on the service.
 """
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -13,9 +12,9 @@ from messaging.models import DIRECT_LISTS
 from rooms.models import ACCESS_LISTS
 from rooms.permissions import check_list_change, is_admin
 
-from .clock import now_ms
-from .errors import ChatServiceError
-from .validation import check_name
+from chatproject.common.clock import now_ms
+from chatproject.common.errors import ChatServiceError
+from chatproject.common.names import check_name, snake_case
 
 ROOM_LISTS = ACCESS_LISTS + ("userlist",)
 
@@ -31,7 +30,7 @@ class Command:
 
     @cached_property
     def hook_prefix(self):
-        return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", self.name).lower()
+        return snake_case(self.name)
 
 
 def process_message(message, author):
@@ -154,7 +153,7 @@ async def _check_list_change(svc, info, room, list_name, user_names):
 async def room_add_to_list(svc, info, room_name, list_name, user_names):
     room = await svc.rooms.get_room(room_name)
     await _check_list_change(svc, info, room, list_name, user_names)
-    svc._get_hub().check_available()
+    svc.check_layer_available()
     await svc.rooms.add_to_list(room, list_name, user_names, svc.options.room_list_size_limit)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomAccessListAdded", [room_name, list_name, user_names])
@@ -164,7 +163,7 @@ async def room_add_to_list(svc, info, room_name, list_name, user_names):
 async def room_remove_from_list(svc, info, room_name, list_name, user_names):
     room = await svc.rooms.get_room(room_name)
     await _check_list_change(svc, info, room, list_name, user_names)
-    svc._get_hub().check_available()
+    svc.check_layer_available()
     await svc.rooms.remove_from_list(room, list_name, user_names)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomAccessListRemoved", [room_name, list_name, user_names])
@@ -176,7 +175,7 @@ async def room_set_whitelist_mode(svc, info, room_name, mode):
     if not info.bypass_permissions:
         if not is_admin(room, info.user_name, await svc.rooms.lists_of(room.id, info.user_name)):
             raise ChatServiceError("notAllowed")
-    svc._get_hub().check_available()
+    svc.check_layer_available()
     await svc.rooms.update_room(room.id, whitelist_only=mode)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomModeChanged", [room_name, mode])
@@ -258,7 +257,7 @@ async def room_leave(svc, info, room_name):
 
 
 async def room_message(svc, info, room_name, message):
-    svc._get_hub().check_available()
+    svc.check_layer_available()
     processed = process_message(message, info.user_name)
     stored = await svc.messaging.post_message(room_name, info.user_name, processed, info.bypass_permissions, now_ms())
     await svc.notify_room(room_name, "roomMessage", [room_name, stored], user_name=info.user_name)

@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections import defaultdict
 
-from .errors import ChatServiceError
+from chatproject.common.errors import ChatServiceError
 
 logger = logging.getLogger("chat")
 

@@ -7,7 +7,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from .errors import ChatServiceError, compact_json
+from chatproject.common.errors import ChatServiceError
+from chatproject.common.jsontext import compact_json
 
 MAX_DEPTH = 64
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)

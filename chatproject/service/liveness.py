@@ -24,7 +24,7 @@ from django.db import connections
 from chatproject import metrics
 from presence import store as presence_store
 
-from .clock import now_ms
+from chatproject.common.clock import now_ms
 
 logger = logging.getLogger("chat")
 

@@ -6,8 +6,8 @@ import random
 import secrets
 from contextlib import asynccontextmanager
 
-from .clock import now_ms
-from .errors import ChatServiceError
+from chatproject.common.clock import now_ms
+from chatproject.common.errors import ChatServiceError
 
 _held = contextvars.ContextVar("chat_held_locks", default=frozenset())
 RETRIES = 10

@@ -3,7 +3,7 @@ then (development only) `?user=`."""
 from channels.db import database_sync_to_async
 from django.contrib.auth import SESSION_KEY
 
-from .errors import ChatServiceError
+from chatproject.common.errors import ChatServiceError
 
 
 class _SessionRequest:

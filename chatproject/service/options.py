@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 
 from django.core.exceptions import ImproperlyConfigured
 
+from chatproject.common.names import MAX_SAFE_INTEGER, snake_case
+
 # camelCase option name -> (kind, default, minimum)
 SPEC = {
     "enableAccessListsUpdates": ("bool", False, None),
@@ -33,12 +35,6 @@ SPEC = {
     "maxBatchLength": ("int", 100, 1),
     "maxConnectionsPerUser": ("int", 0, 0),
 }
-MAX_INT = 2**53 - 1
-
-
-def snake_case(name):
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
-
 
 def env_name(name):
     return "CHAT_" + snake_case(name).upper()
@@ -81,7 +77,7 @@ def _check(name, value, source):
     elif kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ImproperlyConfigured(f"{source}: {name} must be an integer, got {value!r}")
-        if value < minimum or value > MAX_INT:
+        if value < minimum or value > MAX_SAFE_INTEGER:
             raise ImproperlyConfigured(f"{source}: {name} must be at least {minimum}, got {value!r}")
     elif value is not None and isinstance(value, str) and not value:
         raise ImproperlyConfigured(f"{source}: {name} must be a dotted path")

@@ -1,22 +1,6 @@
 """Argument checks shared by client requests, execUserCommand and
 checkArguments (docs/protocol.md: Names, Messages, Rules common to all commands)."""
-import re
-
-from .errors import ChatServiceError
-
-MAX_SAFE_INTEGER = 2**53 - 1
-_BAD_NAME_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff:{}]")
-
-
-def is_valid_name(name):
-    """The name rule (docs/protocol.md, Names)."""
-    return isinstance(name, str) and bool(name) and not _BAD_NAME_CHARACTERS.search(name)
-
-
-def check_name(name):
-    """Raise invalidName unless `name` is a valid user or room name."""
-    if not is_valid_name(name):
-        raise ChatServiceError("invalidName", name)
+from chatproject.common.names import MAX_SAFE_INTEGER
 
 
 def _is_int(value, minimum):

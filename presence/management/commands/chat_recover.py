@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatproject.service import ChatService, ChatServiceError
-from chatproject.service.clock import now_ms
+from chatproject.common.clock import now_ms
 
 
 class Command(BaseCommand):

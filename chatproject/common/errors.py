@@ -1,5 +1,5 @@
 """The service's one error type and how it is rendered (commands.md section 2)."""
-import json
+from .jsontext import compact_json
 
 TEMPLATES = {
     "badArgument": "Bad argument at position {0}, value {1:json}",
@@ -38,10 +38,6 @@ RPC_CODES = {
     "internalError": -32603,
 }
 INTERNAL_ERROR_TEXT = "Internal server error"
-
-
-def compact_json(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _render_arg(value, as_json=False):
