@@ -252,7 +252,8 @@ class Socket:
         return admitted
 
     async def _run(self):
-        self.logged_in = await self.service.login(self)
+        self.user_name = await self.service.login(self)
+        self.logged_in = self.user_name is not None
         while self.logged_in and not self.closed and self.service.is_running:
             if not self._work:
                 self._work_ready.clear()

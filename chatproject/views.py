@@ -6,16 +6,15 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from chatproject.service import api
-from rooms.models import Room, RoomListEntry
-from rooms.permissions import has_room_access
+from chatproject import service
 
 
 def _options():
     """The service options the page needs, camelCase as on the wire."""
+    options = service.api.options
     return {
-        "enableRoomsManagement": api.options.enable_rooms_management,
-        "enableDirectMessages": api.options.enable_direct_messages,
+        "enableRoomsManagement": options.enable_rooms_management,
+        "enableDirectMessages": options.enable_direct_messages,
     }
 
 
@@ -39,18 +38,6 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def rooms_for(user_name):
-    """Rooms `user_name` may join: name, owner and whitelistOnly, by name."""
-    lists = {}
-    for room_id, list_name in RoomListEntry.objects.filter(user_name=user_name).values_list("room_id", "list_name"):
-        lists.setdefault(room_id, set()).add(list_name)
-    return [
-        {"name": room.name, "owner": room.owner, "whitelistOnly": room.whitelist_only}
-        for room in Room.objects.filter(deleting=False).order_by("name")
-        if has_room_access(room, user_name, lists.get(room.id, set()))
-    ]
-
-
 def rooms_json(request):
     """GET /chat/rooms/: the rooms the logged-in user may join, and the options."""
     if request.method != "GET":
@@ -60,4 +47,4 @@ def rooms_json(request):
     if not request.user.is_authenticated:
         return JsonResponse({"code": "notAuthenticated", "message": "Log in first"}, status=401)
     name = request.user.get_username()
-    return JsonResponse({"user": name, "rooms": rooms_for(name), **_options()})
+    return JsonResponse({"user": name, "rooms": service.api.sync.rooms_open_to(name), **_options()})

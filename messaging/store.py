@@ -1,104 +1,23 @@
 """Users, direct-messaging lists and room history in the database.
 
+`MessagingStore` is the service's way in, one object per service; each
+method is one short transaction in Django's database thread.
 `post_message` is the hot path of the whole service: one query for the room
 and the poster's presence, one transaction for the id and the row.
 """
 import json
 
+from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
 
-from chatproject.service.asyncstore import AsyncStore
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
 from rooms.models import Room
 
 from .models import ChatUser, DirectListEntry, Message
-
-
-def add_user(name, whitelist=(), blacklist=(), whitelist_only=False):
-    try:
-        with transaction.atomic():
-            user = ChatUser.objects.create(name=name, whitelist_only=whitelist_only)
-            DirectListEntry.objects.bulk_create(
-                [DirectListEntry(user=user, list_name="whitelist", name=n) for n in dict.fromkeys(whitelist)]
-                + [DirectListEntry(user=user, list_name="blacklist", name=n) for n in dict.fromkeys(blacklist)]
-            )
-    except IntegrityError:
-        raise ChatServiceError("userExists", name) from None
-
-
-
-def get_user(name):
-    user = ChatUser.objects.filter(name=name).first() if is_valid_name(name) else None
-    if user is None:
-        raise ChatServiceError("noUser", name)
-    return user
-
-
-def has_user(name):
-    return is_valid_name(name) and ChatUser.objects.filter(name=name).exists()
-
-
-def delete_user(name):
-    with transaction.atomic():
-        user = get_user(name)
-        if Connection.objects.filter(user_name=name).exists():
-            raise ChatServiceError("userOnline", name)
-        user.delete()
-
-
-def direct_lists_of(user, name):
-    return set(DirectListEntry.objects.filter(user=user, name=name).values_list("list_name", flat=True))
-
-
-def direct_get(user_name, list_name):
-    return list(
-        DirectListEntry.objects.filter(user__name=user_name, list_name=list_name).values_list("name", flat=True)
-    )
-
-
-def direct_add(user_name, list_name, names, limit):
-    wanted = set(names)
-    with transaction.atomic():
-        user = get_user(user_name)
-        present = set(
-            DirectListEntry.objects.filter(user=user, list_name=list_name, name__in=wanted).values_list("name", flat=True)
-        )
-        missing = wanted - present
-        if missing:
-            size = DirectListEntry.objects.filter(user=user, list_name=list_name).count()
-            if size + len(missing) > limit:
-                raise ChatServiceError("listLimitExceeded", list_name)
-            DirectListEntry.objects.bulk_create(
-                [DirectListEntry(user=user, list_name=list_name, name=n) for n in missing], ignore_conflicts=True
-            )
-
-
-def direct_remove(user_name, list_name, names):
-    DirectListEntry.objects.filter(user__name=user_name, list_name=list_name, name__in=set(names)).delete()
-
-
-def set_direct_mode(user_name, mode):
-    ChatUser.objects.filter(name=user_name).update(whitelist_only=mode)
-
-
-def get_direct_mode(user_name):
-    return get_user(user_name).whitelist_only
-
-
-def has_direct_access(recipient, sender):
-    """The direct access rule (docs/protocol.md, Permissions); False for an unknown recipient."""
-    user = ChatUser.objects.filter(name=recipient).first()
-    if user is None or sender == recipient:
-        return False
-    lists = direct_lists_of(user, sender) if sender is not None else set()
-    if "blacklist" in lists:
-        return False
-    if user.whitelist_only:
-        return "whitelist" in lists
-    return True
-
+from .permissions import has_direct_access
 
 ROOM_AND_PRESENCE_SQL = (
     f"SELECT r.id, EXISTS (SELECT 1 FROM {RoomUser._meta.db_table} u WHERE u.room_id = r.id AND u.user_name = %s)"
@@ -112,11 +31,24 @@ STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, text) V
 TRIM_SQL = f"DELETE FROM {Message._meta.db_table} WHERE room_id = %s AND message_id <= %s"
 
 
+def get_user(name):
+    user = ChatUser.objects.filter(name=name).first() if is_valid_name(name) else None
+    if user is None:
+        raise ChatServiceError("noUser", name)
+    return user
+
+
+def direct_lists_of(user, name):
+    return set(DirectListEntry.objects.filter(user=user, name=name).values_list("list_name", flat=True))
+
+
 def post_message(room_name, user_name, message, bypass_permissions, now):
     """Check, number and store one room message; returns the processed message.
 
     Plain SQL on purpose: this is the hot path, and the ORM's query building
     cost more than the database work. Four statements whatever the history size.
+    A plain function (the store method runs it in the database thread) so
+    that its statements can be counted.
     """
     row = None
     if is_valid_name(room_name):
@@ -139,43 +71,141 @@ def post_message(room_name, user_name, message, bypass_permissions, now):
     return message
 
 
-def history_info(room):
-    size = Message.objects.filter(room_id=room.id).count()
-    return {
-        "historySize": size,
-        "historyMaxSize": room.history_max_size,
-        "lastMessageId": room.last_message_id,
-    }
+class MessagingStore:
+    """Users, their direct-messaging lists, and room history."""
 
+    @database_sync_to_async
+    def add_user(self, name, whitelist=(), blacklist=(), whitelist_only=False):
+        try:
+            with transaction.atomic():
+                user = ChatUser.objects.create(name=name, whitelist_only=whitelist_only)
+                DirectListEntry.objects.bulk_create(
+                    [DirectListEntry(user=user, list_name="whitelist", name=n) for n in dict.fromkeys(whitelist)]
+                    + [DirectListEntry(user=user, list_name="blacklist", name=n) for n in dict.fromkeys(blacklist)]
+                )
+        except IntegrityError:
+            raise ChatServiceError("userExists", name) from None
 
-def recent_history(room, count):
-    if count <= 0:
-        return []
-    texts = Message.objects.filter(room_id=room.id).order_by("-message_id").values_list("text", flat=True)[:count]
-    return [json.loads(text) for text in texts]
+    @database_sync_to_async
+    def get_user(self, name):
+        return get_user(name)
 
+    @database_sync_to_async
+    def ensure_user(self, name):
+        """The user record of a name that logs in, created at its first login."""
+        ChatUser.objects.get_or_create(name=name)
 
-def history_after(room, after_id, limit):
-    """docs/protocol.md, History: up to `limit` messages after `after_id`, newest first."""
-    if limit <= 0:
-        return []
-    stored = Message.objects.filter(room_id=room.id)
-    oldest = stored.order_by("message_id").values_list("message_id", flat=True).first()
-    if oldest is None:
-        return []
-    first = max(after_id + 1, oldest)
-    final = min(first + limit - 1, room.last_message_id)
-    if first > final:
-        return []
-    texts = stored.filter(message_id__gte=first, message_id__lte=final).order_by("-message_id").values_list("text", flat=True)
-    return [json.loads(text) for text in texts]
+    @database_sync_to_async
+    def has_user(self, name):
+        return is_valid_name(name) and ChatUser.objects.filter(name=name).exists()
 
+    @database_sync_to_async
+    def delete_user(self, name):
+        with transaction.atomic():
+            user = get_user(name)
+            if Connection.objects.filter(user_name=name).exists():
+                raise ChatServiceError("userOnline", name)
+            user.delete()
 
-class MessagingStore(AsyncStore):
-    """Async access to users, direct lists and history."""
+    @database_sync_to_async
+    def direct_get(self, user_name, list_name):
+        return list(
+            DirectListEntry.objects.filter(user__name=user_name, list_name=list_name).values_list("name", flat=True)
+        )
 
-    operations = (
-        add_user, get_user, has_user, delete_user, direct_get, direct_add, direct_remove,
-        set_direct_mode, get_direct_mode, has_direct_access, post_message, history_info, recent_history,
-        history_after,
-    )
+    @database_sync_to_async
+    def direct_add(self, user_name, list_name, names, limit):
+        wanted = set(names)
+        with transaction.atomic():
+            user = get_user(user_name)
+            present = set(
+                DirectListEntry.objects.filter(user=user, list_name=list_name, name__in=wanted).values_list("name", flat=True)
+            )
+            missing = wanted - present
+            if missing:
+                size = DirectListEntry.objects.filter(user=user, list_name=list_name).count()
+                if size + len(missing) > limit:
+                    raise ChatServiceError("listLimitExceeded", list_name)
+                DirectListEntry.objects.bulk_create(
+                    [DirectListEntry(user=user, list_name=list_name, name=n) for n in missing], ignore_conflicts=True
+                )
+
+    @database_sync_to_async
+    def direct_remove(self, user_name, list_name, names):
+        DirectListEntry.objects.filter(user__name=user_name, list_name=list_name, name__in=set(names)).delete()
+
+    @database_sync_to_async
+    def set_direct_mode(self, user_name, mode):
+        ChatUser.objects.filter(name=user_name).update(whitelist_only=mode)
+
+    @database_sync_to_async
+    def get_direct_mode(self, user_name):
+        return get_user(user_name).whitelist_only
+
+    @database_sync_to_async
+    def has_direct_access(self, recipient, sender):
+        """The direct access rule for `sender`; False for an unknown recipient."""
+        user = ChatUser.objects.filter(name=recipient).first()
+        if user is None:
+            return False
+        lists = direct_lists_of(user, sender) if sender is not None else set()
+        return has_direct_access(user, sender, lists)
+
+    @database_sync_to_async
+    def post_message(self, room_name, user_name, message, bypass_permissions, now):
+        return post_message(room_name, user_name, message, bypass_permissions, now)
+
+    @database_sync_to_async
+    def set_history_max_size(self, room_id, size):
+        """Change a room's history size, dropping what no longer fits."""
+        with transaction.atomic():
+            room = Room.objects.select_for_update().get(pk=room_id)
+            room.history_max_size = size
+            room.save(update_fields=["history_max_size"])
+            Message.objects.filter(room_id=room_id, message_id__lte=room.last_message_id - size).delete()
+
+    @database_sync_to_async
+    def history_sizes(self, room_ids):
+        """{room id: stored message count} of the rooms with any."""
+        rows = Message.objects.filter(room_id__in=room_ids).values("room_id").annotate(n=Count("id"))
+        return {row["room_id"]: row["n"] for row in rows}
+
+    @database_sync_to_async
+    def count_users(self):
+        return ChatUser.objects.count()
+
+    @database_sync_to_async
+    def users_by_name(self, offset, limit):
+        return list(ChatUser.objects.order_by("name")[offset:offset + limit])
+
+    @database_sync_to_async
+    def history_info(self, room):
+        size = Message.objects.filter(room_id=room.id).count()
+        return {
+            "historySize": size,
+            "historyMaxSize": room.history_max_size,
+            "lastMessageId": room.last_message_id,
+        }
+
+    @database_sync_to_async
+    def recent_history(self, room, count):
+        if count <= 0:
+            return []
+        texts = Message.objects.filter(room_id=room.id).order_by("-message_id").values_list("text", flat=True)[:count]
+        return [json.loads(text) for text in texts]
+
+    @database_sync_to_async
+    def history_after(self, room, after_id, limit):
+        """docs/protocol.md, History: up to `limit` messages after `after_id`, newest first."""
+        if limit <= 0:
+            return []
+        stored = Message.objects.filter(room_id=room.id)
+        oldest = stored.order_by("message_id").values_list("message_id", flat=True).first()
+        if oldest is None:
+            return []
+        first = max(after_id + 1, oldest)
+        final = min(first + limit - 1, room.last_message_id)
+        if first > final:
+            return []
+        texts = stored.filter(message_id__gte=first, message_id__lte=final).order_by("-message_id").values_list("text", flat=True)
+        return [json.loads(text) for text in texts]

@@ -2,6 +2,8 @@
 from django.db import models
 
 ACCESS_LISTS = ("whitelist", "blacklist", "adminlist")
+# With the userlist, which is presence: who is in the room now.
+ROOM_LISTS = ACCESS_LISTS + ("userlist",)
 
 
 class Room(models.Model):

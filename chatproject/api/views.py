@@ -1,14 +1,14 @@
 """Admin API views (docs/rest-api.md).
 
-Every change goes through the service API (`api.sync.*`), so that its live
-effects happen: notifications, removal of users who lose access. Plain
-reads come from the stores. The service is looked up on each call
-(`chatproject.service.api`), so that tests can put their own in its place.
+Everything goes through the service API (`api.sync.*`): changes, so that
+their live effects happen (notifications, removal of users who lose
+access), and reads (the service's queries). The service is looked up on
+each call (`chatproject.service.api`), so that tests can put their own in
+its place.
 """
 import re
 from urllib.parse import unquote
 
-from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -20,22 +20,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import chatproject.service as service_package
-from chatproject.common.clock import now_ms
 from chatproject.common.errors import ChatServiceError
 from chatproject.service.jsonrpc import FrameError, parse_json
 from chatproject.common.names import MAX_SAFE_INTEGER
-from messaging import store as messaging_store
-from messaging.models import ChatUser, Message
-from presence import store as presence_store
-from presence.models import Connection, RoomUser
-from rooms import store as rooms_store
-from rooms.models import ACCESS_LISTS, Room
+from messaging.models import DIRECT_LISTS
+from rooms.models import ACCESS_LISTS, ROOM_LISTS
 
 from . import serializers as s
 from .errors import bad_argument, exception_handler
 
-ROOM_LISTS = ACCESS_LISTS + ("userlist",)
-DIRECT_LISTS = ("whitelist", "blacklist")
 _DIGITS = re.compile(r"[0-9]{1,16}")
 
 
@@ -118,50 +111,24 @@ def check_list_sizes(state, list_names, limit):
 # Read helpers.
 
 
-def room_item(room, user_count, history_size):
-    return {
-        "name": room.name,
-        "owner": room.owner,
-        "whitelistOnly": room.whitelist_only,
-        "historyMaxSize": room.history_max_size,
-        "historySize": history_size,
-        "lastMessageId": room.last_message_id,
-        "enableAccessListsUpdates": room.enable_access_lists_updates,
-        "enableUserlistUpdates": room.enable_userlist_updates,
-        "userCount": user_count,
-    }
-
-
-def room_detail(name):
-    room = rooms_store.get_room(name)
-    userlist = rooms_store.get_list(room, "userlist")
-    detail = room_item(room, len(userlist), messaging_store.history_info(room)["historySize"])
-    for list_name in ACCESS_LISTS:
-        detail[list_name] = rooms_store.get_list(room, list_name)
-    detail["userlist"] = userlist
-    return detail
-
-
-def _counts(model, room_ids):
-    rows = model.objects.filter(room_id__in=room_ids).values("room_id").annotate(n=Count("id"))
-    return {row["room_id"]: row["n"] for row in rows}
-
-
-def user_detail(name):
-    user = messaging_store.get_user(name)
-    sockets = presence_store.user_sockets(name)
-    return {
-        "name": user.name,
-        "whitelistOnly": user.whitelist_only,
-        "online": bool(sockets),
-        "whitelist": messaging_store.direct_get(name, "whitelist"),
-        "blacklist": messaging_store.direct_get(name, "blacklist"),
-        "sockets": sockets,
-    }
-
-
 def access_list(room, list_name):
     return chat().sync.exec_user_command({"bypassPermissions": True}, "roomGetAccessList", room, list_name)
+
+
+class ServicePage:
+    """A sequence of items the service reads page by page, for DRF's paginator."""
+
+    def __init__(self, count, items):
+        self._count, self._items = count, items
+
+    def __len__(self):
+        return self._count()
+
+    def count(self):
+        return len(self)
+
+    def __getitem__(self, window):
+        return self._items(window.start or 0, window.stop - (window.start or 0))
 
 
 # Schema helpers.
@@ -199,12 +166,9 @@ class RoomsView(AdminView):
     @extend_schema(operation_id="rooms_list", parameters=[PAGE], responses=responses(_200=s.PaginatedRooms))
     def get(self, request):
         paginator = ChatPagination()
-        rooms = paginator.paginate_queryset(Room.objects.filter(deleting=False).order_by("name"), request, view=self)
-        ids = [room.id for room in rooms]
-        users, history = _counts(RoomUser, ids), _counts(Message, ids)
-        return paginator.get_paginated_response(
-            [room_item(room, users.get(room.id, 0), history.get(room.id, 0)) for room in rooms]
-        )
+        api = chat().sync
+        items = paginator.paginate_queryset(ServicePage(api.count_rooms, api.room_items), request, view=self)
+        return paginator.get_paginated_response(items)
 
     @extend_schema(
         operation_id="rooms_create", request=s.RoomCreateRequest,
@@ -215,7 +179,7 @@ class RoomsView(AdminView):
         check_list_sizes(state, ACCESS_LISTS, chat().options.room_list_size_limit)
         name = state.pop("name")
         chat().sync.add_room(name, state)
-        return Response(room_detail(name), status=201)
+        return Response(chat().sync.room_detail(name), status=201)
 
 
 class RoomView(AdminView):
@@ -223,7 +187,7 @@ class RoomView(AdminView):
 
     @extend_schema(operation_id="rooms_read", parameters=path_params("room"), responses=responses(_200=s.RoomDetail))
     def get(self, request, room):
-        return Response(room_detail(self.names["room"]))
+        return Response(chat().sync.room_detail(self.names["room"]))
 
     @extend_schema(
         operation_id="rooms_update", parameters=path_params("room"), request=s.RoomPatchRequest,
@@ -243,7 +207,7 @@ class RoomView(AdminView):
             api.change_userlist_updates(name, changes["enableUserlistUpdates"])
         if "whitelistOnly" in changes:
             api.exec_user_command(True, "roomSetWhitelistMode", name, changes["whitelistOnly"])
-        return Response(room_detail(name))
+        return Response(chat().sync.room_detail(name))
 
     @extend_schema(operation_id="rooms_delete", parameters=path_params("room"), responses=responses(_204=None))
     def delete(self, request, room):
@@ -298,8 +262,9 @@ class RoomAccessView(AdminView):
     @extend_schema(operation_id="rooms_access", parameters=path_params("room", "user"), responses=responses(_200=s.RoomAccess))
     def get(self, request, room, user):
         room, user = self.names["room"], self.names["user"]
-        rooms_store.get_room(room)  # noRoom, where hasRoomAccess would answer false
         api = chat().sync
+        if not api.has_room(room):  # noRoom, where hasRoomAccess would answer false
+            raise ChatServiceError("noRoom", room)
         lists = {list_name: api.room_has_in_list(room, list_name, user) for list_name in ROOM_LISTS}
         return Response({"access": api.has_room_access(room, user), "lists": lists})
 
@@ -333,10 +298,14 @@ class RoomHistoryView(AdminView):
         limit = _query_int(request, "limit", 1, most)
         if limit > most:
             raise bad_argument("limit", request.query_params["limit"])
-        room_row = rooms_store.get_room(self.names["room"])
-        if after is None or limit == 0:
-            return Response(messaging_store.recent_history(room_row, limit) if after is None else [])
-        return Response(chat().sync.exec_user_command(True, "roomHistoryGet", room_row.name, after, limit))
+        room = self.names["room"]
+        if after is None:
+            return Response(chat().sync.recent_history(room, limit))
+        if limit == 0:  # historyMaxGetMessages 0 turns history reads off
+            if not chat().sync.has_room(room):
+                raise ChatServiceError("noRoom", room)
+            return Response([])
+        return Response(chat().sync.exec_user_command(True, "roomHistoryGet", room, after, limit))
 
 
 class RoomMessagesView(AdminView):
@@ -349,7 +318,8 @@ class RoomMessagesView(AdminView):
     def post(self, request, room):
         body = self.body(s.MessagePostRequest)
         room, message = self.names["room"], body["message"]
-        rooms_store.get_room(room)  # the room of the path answers first
+        if not chat().sync.has_room(room):  # the room of the path answers first
+            raise ChatServiceError("noRoom", room)
         context = {"userName": body.get("author"), "bypassPermissions": True}
         try:
             message_id = chat().sync.exec_user_command(context, "roomMessage", room, message)
@@ -369,13 +339,9 @@ class UsersView(AdminView):
     @extend_schema(operation_id="users_list", parameters=[PAGE], responses=responses(_200=s.PaginatedUsers))
     def get(self, request):
         paginator = ChatPagination()
-        users = paginator.paginate_queryset(ChatUser.objects.order_by("name"), request, view=self)
-        online = set(
-            Connection.objects.filter(user_name__in=[user.name for user in users]).values_list("user_name", flat=True)
-        )
-        return paginator.get_paginated_response(
-            [{"name": user.name, "whitelistOnly": user.whitelist_only, "online": user.name in online} for user in users]
-        )
+        api = chat().sync
+        items = paginator.paginate_queryset(ServicePage(api.count_users, api.user_items), request, view=self)
+        return paginator.get_paginated_response(items)
 
     @extend_schema(
         operation_id="users_create", request=s.UserCreateRequest,
@@ -386,7 +352,7 @@ class UsersView(AdminView):
         check_list_sizes(state, DIRECT_LISTS, chat().options.direct_list_size_limit)
         name = state.pop("name")
         chat().sync.add_user(name, state)
-        return Response(user_detail(name), status=201)
+        return Response(chat().sync.user_detail(name), status=201)
 
 
 class UserView(AdminView):
@@ -394,7 +360,7 @@ class UserView(AdminView):
 
     @extend_schema(operation_id="users_read", parameters=path_params("user"), responses=responses(_200=s.UserDetail))
     def get(self, request, user):
-        return Response(user_detail(self.names["user"]))
+        return Response(chat().sync.user_detail(self.names["user"]))
 
     @extend_schema(
         operation_id="users_delete", parameters=path_params("user"), responses={**responses(_204=None), 409: s.Error}
@@ -480,16 +446,7 @@ class InstancesView(AdminView):
 
     @extend_schema(operation_id="instances_list", responses=responses(_200=s.InstanceItem(many=True)))
     def get(self, request):
-        api = chat()
-        deadline = now_ms() - api.options.heartbeat_timeout
-        answer = []
-        for uid, _ in presence_store.list_instances():
-            heartbeat = api.sync.get_instance_heartbeat(uid)
-            if heartbeat is None:  # deleted meanwhile
-                continue
-            sockets = api.sync.get_instance_sockets(uid)
-            answer.append({"id": uid, "heartbeat": heartbeat, "alive": heartbeat > deadline, "sockets": len(sockets)})
-        return Response(answer)
+        return Response(chat().sync.instances())
 
 
 class NotFoundView(AdminView):

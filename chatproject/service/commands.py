@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from messaging.models import DIRECT_LISTS
-from rooms.models import ACCESS_LISTS
+from rooms.models import ACCESS_LISTS, ROOM_LISTS
 from rooms.permissions import check_list_change, is_admin
 
 from chatproject.common.clock import now_ms
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import check_name, snake_case
 
-ROOM_LISTS = ACCESS_LISTS + ("userlist",)
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ async def room_set_whitelist_mode(svc, info, room_name, mode):
     await svc.rooms.update_room(room.id, whitelist_only=mode)
     if room.enable_access_lists_updates:
         await svc.notify_room(room_name, "roomModeChanged", [room_name, mode])
-    await svc.recheck_access(room, await svc.rooms.userlist(room.id))
+    await svc.recheck_access(room, await svc.presence.userlist(room.id))
 
 
 # Room reads.
@@ -190,6 +189,8 @@ async def room_get_access_list(svc, info, room_name, list_name):
     await require_reader(svc, room, info)
     if list_name not in ROOM_LISTS:
         raise ChatServiceError("noList", list_name)
+    if list_name == "userlist":
+        return await svc.presence.userlist(room.id)
     return await svc.rooms.get_list(room, list_name)
 
 
@@ -241,7 +242,7 @@ async def room_user_seen(svc, info, room_name, user_name):
     await require_reader(svc, room, info)
     return {
         "joined": await svc.presence.in_userlist(room.id, user_name),
-        "timestamp": await svc.rooms.seen(room.id, user_name),
+        "timestamp": await svc.presence.seen(room.id, user_name),
     }
 
 

@@ -18,7 +18,8 @@ class Connections:
     """The login and disconnect procedures. A part of `ChatService`."""
 
     async def login(self, socket):
-        """Decide the login of a new socket; True when it was confirmed."""
+        """Decide the login of a new socket (a `ServiceSocket`): its user name once
+        confirmed, None when rejected."""
         socket_id = socket.socket_id
         recorded = False
         try:
@@ -29,15 +30,15 @@ class Connections:
             if user_name is None or user_name == "":
                 raise ChatServiceError("noLogin")
             check_name(user_name)
+            await self.messaging.ensure_user(user_name)
             nconnected = await self.presence.add_socket(user_name, socket_id, self.instance_uid, now_ms())
             recorded = True
-            socket.user_name = user_name
             limit = self.options.max_connections_per_user
             if limit and nconnected > limit:
                 raise ChatServiceError("tooManyConnections", limit)
             if socket.closed:
                 raise ChatServiceError("noSocket", "connection")
-            await self.hub.add_socket(socket)
+            await self.hub.add_socket(socket, user_name)
         except Exception as exc:
             if recorded:
                 try:
@@ -49,12 +50,12 @@ class Connections:
             error = as_service_error(exc)
             metrics.login(error.code)
             await socket.reject(error)
-            return False
+            return None
         await self.notify_user(user_name, "socketConnectEcho", [socket_id, nconnected], exclude=socket_id)
         await socket.confirm(user_name, {**(auth_data or {}), "id": socket_id})
         metrics.login("accepted")
         metrics.connection_opened(socket.transport_name)
-        return True
+        return user_name
 
     async def disconnect_socket(self, socket_id, user_name, run_hook=True):
         """The disconnect procedure of commands.md section 5.3."""

@@ -28,6 +28,7 @@ from .lifecycle import Lifecycle
 from .liveness import Liveness
 from .membership import Membership
 from .options import load_options
+from .queries import Queries
 from .recovery import Recovery
 from .server_api import ServerAPI
 from .transport import Transport
@@ -48,7 +49,7 @@ class SyncAPI:
         return async_to_sync(getattr(self._service, name))
 
 
-class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Recovery):
+class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Recovery, Queries):
     """One chat service instance. `start()` makes it serve connections; a service
     that is never started still works on the shared state (management commands)."""
 
@@ -127,6 +128,13 @@ class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Rec
             await hook(*args)
         except Exception:
             logger.exception("hook %s failed (ignored)", getattr(hook, "__name__", hook))
+
+    def history_size_or_default(self, size):
+        """A room history size as given, or the option's default when it is not
+        an integer >= 0 (the original's leniency, docs/hooks-and-python-api.md, addRoom)."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return self.options.history_max_size
+        return size
 
     def check_layer_available(self):
         """Raise `unavailable` while the channel layer is unreachable: a command

@@ -28,6 +28,8 @@ class Hub:
         self.sockets = {}  # socket id -> socket
         self.room_members = defaultdict(set)  # room name -> local socket ids
         self.user_members = defaultdict(set)  # user name -> local socket ids
+        self.socket_users = {}  # local socket id -> user name
+        self.socket_rooms = defaultdict(set)  # local socket id -> room names
         self._subscriptions = {}  # group -> task of its group_add
         self._receiver = None
         self.available = True
@@ -135,30 +137,31 @@ class Hub:
 
     # Local membership.
 
-    async def add_socket(self, socket):
+    async def add_socket(self, socket, user_name):
         """Register a logged-in socket under its user (login step 8)."""
         self.sockets[socket.socket_id] = socket
-        members = self.user_members[socket.user_name]
-        members.add(socket.socket_id)
+        self.socket_users[socket.socket_id] = user_name
+        self.user_members[user_name].add(socket.socket_id)
         try:
-            await self._subscribe(group_name("user", socket.user_name))
+            await self._subscribe(group_name("user", user_name))
         except Exception:
             self.remove_socket_now(socket.socket_id)
             raise
 
     def remove_socket_now(self, socket_id):
-        """Forget a socket at once so that nothing more is delivered to it."""
-        socket = self.sockets.pop(socket_id, None)
-        if socket is None:
+        """Forget a socket at once so that nothing more is delivered to it;
+        returns the groups nothing of this process needs any more."""
+        if self.sockets.pop(socket_id, None) is None:
             return []
         emptied = []
-        members = self.user_members.get(socket.user_name)
+        user_name = self.socket_users.pop(socket_id)
+        members = self.user_members.get(user_name)
         if members is not None:
             members.discard(socket_id)
             if not members:
-                del self.user_members[socket.user_name]
-                emptied.append(group_name("user", socket.user_name))
-        for room_name in [r for r, m in self.room_members.items() if socket_id in m]:
+                del self.user_members[user_name]
+                emptied.append(group_name("user", user_name))
+        for room_name in self.socket_rooms.pop(socket_id, ()):
             if self._leave_local(room_name, socket_id):
                 emptied.append(group_name("room", room_name))
         return emptied
@@ -174,8 +177,8 @@ class Hub:
         """Add a local socket to a room (the socket's own process only)."""
         if socket_id not in self.sockets:
             return
-        members = self.room_members[room_name]
-        members.add(socket_id)
+        self.room_members[room_name].add(socket_id)
+        self.socket_rooms[socket_id].add(room_name)
         try:
             await self._subscribe(group_name("room", room_name))
         except Exception:
@@ -184,6 +187,11 @@ class Hub:
 
     def _leave_local(self, room_name, socket_id):
         """Returns True when the process has no socket left in the room."""
+        rooms = self.socket_rooms.get(socket_id)
+        if rooms is not None:
+            rooms.discard(room_name)
+            if not rooms:
+                del self.socket_rooms[socket_id]
         members = self.room_members.get(room_name)
         if members is None:
             return False

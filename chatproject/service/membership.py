@@ -5,7 +5,7 @@ import logging
 import asyncio
 
 from chatproject.common.clock import now_ms
-from chatproject.common.errors import ChatServiceError
+from chatproject.common.errors import ChatServiceError, internal_error
 from rooms.permissions import has_room_access
 
 from .jsonrpc import notification_text
@@ -76,7 +76,7 @@ class Membership:
             except Exception:
                 logger.exception("joining the room group failed")
                 await self._rollback_join(room, user_name, socket_id)
-                raise ChatServiceError("internalError", "Internal server error") from None
+                raise internal_error() from None
             if attached:
                 on_join = self.hooks.get("on_join")
                 if on_join:
@@ -156,7 +156,7 @@ class Membership:
 
     async def recheck_access(self, room, user_names):
         """Remove the named present users who no longer pass the access rule."""
-        present = set(await self.rooms.userlist(room.id)) & set(user_names)
+        present = set(await self.presence.userlist(room.id)) & set(user_names)
         for user_name in sorted(present):
             try:
                 allowed = await self.rooms.check_access(room.id, user_name)
@@ -169,15 +169,13 @@ class Membership:
     async def remove_room(self, room_name):
         """roomDelete steps 4-6: hide the room, remove everyone, delete it."""
         room = await self.rooms.mark_deleting(room_name)
-        members = await self.rooms.userlist(room.id)
+        members = await self.presence.userlist(room.id)
         await asyncio.gather(*(self.remove_user_from_room(room, user_name) for user_name in members))
         await self.rooms.delete_room(room.id)
 
     async def create_room(self, room_name, state):
         state = state or {}
-        size = state.get("historyMaxSize")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            size = self.options.history_max_size
+        size = self.history_size_or_default(state.get("historyMaxSize"))
         flag = lambda key, default: state[key] if isinstance(state.get(key), bool) else default  # noqa: E731
         await self.rooms.create_room(
             room_name,

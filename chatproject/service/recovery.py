@@ -37,7 +37,7 @@ class Recovery:
 
     async def room_state_sync(self, room_name):
         room = await self.rooms.get_room(room_name)
-        for user_name in await self.rooms.userlist(room.id):
+        for user_name in await self.presence.userlist(room.id):
             try:
                 if await self.presence.joined_count(room.id, user_name) == 0 or not await self.rooms.check_access(
                     room.id, user_name

@@ -2,6 +2,8 @@
 operations a project calls on `api` besides `exec_user_command`."""
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import check_name
+from messaging.models import DIRECT_LISTS
+from rooms.models import ROOM_LISTS
 from rooms.permissions import has_room_access
 
 
@@ -26,7 +28,7 @@ class ServerAPI:
 
     async def user_has_in_list(self, user_name, list_name, item):
         await self.messaging.get_user(user_name)
-        if list_name not in ("whitelist", "blacklist"):
+        if list_name not in DIRECT_LISTS:
             raise ChatServiceError("noList", list_name)
         return item in await self.messaging.direct_get(user_name, list_name)
 
@@ -48,8 +50,10 @@ class ServerAPI:
 
     async def room_has_in_list(self, room_name, list_name, item):
         room = await self.rooms.get_room(room_name)
-        if list_name not in ("whitelist", "blacklist", "adminlist", "userlist"):
+        if list_name not in ROOM_LISTS:
             raise ChatServiceError("noList", list_name)
+        if list_name == "userlist":
+            return await self.presence.in_userlist(room.id, item)
         return await self.rooms.has_in_list(room, list_name, item)
 
     async def has_room_access(self, room_name, user_name):
@@ -65,9 +69,8 @@ class ServerAPI:
 
     async def change_room_history_max_size(self, room_name, size):
         room = await self.rooms.get_room(room_name)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            size = self.options.history_max_size
-        await self.rooms.set_history_max_size(room.id, size)
+        size = self.history_size_or_default(size)
+        await self.messaging.set_history_max_size(room.id, size)
 
     async def change_access_lists_updates(self, room_name, mode):
         room = await self.rooms.get_room(room_name)
@@ -76,3 +79,7 @@ class ServerAPI:
     async def change_userlist_updates(self, room_name, mode):
         room = await self.rooms.get_room(room_name)
         await self.rooms.update_room(room.id, enable_userlist_updates=bool(mode))
+
+    async def rooms_open_to(self, user_name):
+        """The rooms `user_name` may join (the chat page's list): name, owner, mode."""
+        return await self.rooms.rooms_open_to(user_name)
