@@ -4,14 +4,14 @@ that record them.
 The recording functions run on the hot path of every connection, command
 and delivery: each is a dictionary lookup and an addition, and none ever
 raises, so that a metrics fault can never fail a command. The channel-layer
-and heartbeat gauges are read from `chatproject.service.api` when /metrics is
-scraped (the service is never started from here).
+and heartbeat gauges are states, not events: the /metrics view
+(chatproject/metrics_endpoint.py) adds them from the service when scraped.
+This module imports nothing of the project, so the service can use it.
 """
 import functools
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 
 logger = logging.getLogger("chat")
@@ -98,29 +98,6 @@ def set_loop_lag(seconds):
 @_never_raises
 def instance_recovered():
     RECOVERED.inc()
-
-
-class ServiceCollector:
-    """Gauges read from the service at scrape time: they are states, not events."""
-
-    def collect(self):
-        from chatproject import service
-
-        api = service.api
-        layer_up = GaugeMetricFamily(
-            "chat_channel_layer_up", "1 when the channel layer is reachable (0 before the service starts).")
-        layer_up.add_metric([], 1 if api.layer_available else 0)
-        yield layer_up
-        heartbeat = GaugeMetricFamily(
-            "chat_heartbeat_age_seconds",
-            "Age of this instance's last successful heartbeat (no sample before the first).")
-        age = api.heartbeat_age()
-        if age is not None:
-            heartbeat.add_metric([], age)
-        yield heartbeat
-
-
-REGISTRY.register(ServiceCollector())
 
 
 def exposition():

@@ -13,7 +13,9 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from chatproject import metrics
+from prometheus_client.core import GaugeMetricFamily
+
+from chatproject import metrics, service
 
 
 def _client_allowed(request):
@@ -32,6 +34,28 @@ def _token_valid(request):
     if not token or scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+class ServiceCollector:
+    """Gauges read from this process's service at scrape time (it is never
+    started from here)."""
+
+    def collect(self):
+        api = service.api
+        layer_up = GaugeMetricFamily(
+            "chat_channel_layer_up", "1 when the channel layer is reachable (0 before the service starts).")
+        layer_up.add_metric([], 1 if api.layer_available else 0)
+        yield layer_up
+        heartbeat = GaugeMetricFamily(
+            "chat_heartbeat_age_seconds",
+            "Age of this instance's last successful heartbeat (no sample before the first).")
+        age = api.heartbeat_age()
+        if age is not None:
+            heartbeat.add_metric([], age)
+        yield heartbeat
+
+
+metrics.REGISTRY.register(ServiceCollector())
 
 
 @csrf_exempt

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "chatproject",  # the transports' admin and management commands
     "rooms",
     "messaging",
     "presence",

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import chatproject.service as service_package
+from chatproject import service
 from chatproject.common.errors import ChatServiceError
 from chatproject.service.jsonrpc import FrameError, parse_json
 from chatproject.common.names import MAX_SAFE_INTEGER
@@ -31,10 +31,6 @@ from .errors import bad_argument, exception_handler
 
 _DIGITS = re.compile(r"[0-9]{1,16}")
 
-
-def chat():
-    """This process's service, looked up per call so that tests can replace it."""
-    return service_package.api
 
 
 # Transport: JSON in and out, strictly parsed, errors in one shape.
@@ -112,7 +108,7 @@ def check_list_sizes(state, list_names, limit):
 
 
 def access_list(room, list_name):
-    return chat().sync.exec_user_command({"bypassPermissions": True}, "roomGetAccessList", room, list_name)
+    return service.api.sync.exec_user_command({"bypassPermissions": True}, "roomGetAccessList", room, list_name)
 
 
 class ServicePage:
@@ -166,7 +162,7 @@ class RoomsView(AdminView):
     @extend_schema(operation_id="rooms_list", parameters=[PAGE], responses=responses(_200=s.PaginatedRooms))
     def get(self, request):
         paginator = ChatPagination()
-        api = chat().sync
+        api = service.api.sync
         items = paginator.paginate_queryset(ServicePage(api.count_rooms, api.room_items), request, view=self)
         return paginator.get_paginated_response(items)
 
@@ -176,10 +172,10 @@ class RoomsView(AdminView):
     )
     def post(self, request):
         state = self.body(s.RoomCreateRequest)
-        check_list_sizes(state, ACCESS_LISTS, chat().options.room_list_size_limit)
+        check_list_sizes(state, ACCESS_LISTS, service.api.options.room_list_size_limit)
         name = state.pop("name")
-        chat().sync.add_room(name, state)
-        return Response(chat().sync.room_detail(name), status=201)
+        service.api.sync.add_room(name, state)
+        return Response(service.api.sync.room_detail(name), status=201)
 
 
 class RoomView(AdminView):
@@ -187,7 +183,7 @@ class RoomView(AdminView):
 
     @extend_schema(operation_id="rooms_read", parameters=path_params("room"), responses=responses(_200=s.RoomDetail))
     def get(self, request, room):
-        return Response(chat().sync.room_detail(self.names["room"]))
+        return Response(service.api.sync.room_detail(self.names["room"]))
 
     @extend_schema(
         operation_id="rooms_update", parameters=path_params("room"), request=s.RoomPatchRequest,
@@ -196,7 +192,7 @@ class RoomView(AdminView):
     def patch(self, request, room):
         changes = self.body(s.RoomPatchRequest)
         name = self.names["room"]
-        api = chat().sync
+        api = service.api.sync
         if "owner" in changes:
             api.change_room_owner(name, changes["owner"])
         if "historyMaxSize" in changes:
@@ -207,11 +203,11 @@ class RoomView(AdminView):
             api.change_userlist_updates(name, changes["enableUserlistUpdates"])
         if "whitelistOnly" in changes:
             api.exec_user_command(True, "roomSetWhitelistMode", name, changes["whitelistOnly"])
-        return Response(chat().sync.room_detail(name))
+        return Response(service.api.sync.room_detail(name))
 
     @extend_schema(operation_id="rooms_delete", parameters=path_params("room"), responses=responses(_204=None))
     def delete(self, request, room):
-        chat().sync.delete_room(self.names["room"])
+        service.api.sync.delete_room(self.names["room"])
         return Response(status=204)
 
 
@@ -238,8 +234,8 @@ class RoomListView(AdminView):
         names = self.body(s.UserNames)["userNames"]
         room, list_name = self.names["room"], self.names["list"]
         if list_name in ACCESS_LISTS:
-            check_list_sizes({list_name: names}, [list_name], chat().options.room_list_size_limit)
-        chat().sync.exec_user_command({"bypassPermissions": True}, command, room, list_name, names)
+            check_list_sizes({list_name: names}, [list_name], service.api.options.room_list_size_limit)
+        service.api.sync.exec_user_command({"bypassPermissions": True}, command, room, list_name, names)
         return Response({"userNames": access_list(room, list_name)})
 
 
@@ -262,7 +258,7 @@ class RoomAccessView(AdminView):
     @extend_schema(operation_id="rooms_access", parameters=path_params("room", "user"), responses=responses(_200=s.RoomAccess))
     def get(self, request, room, user):
         room, user = self.names["room"], self.names["user"]
-        api = chat().sync
+        api = service.api.sync
         if not api.has_room(room):  # noRoom, where hasRoomAccess would answer false
             raise ChatServiceError("noRoom", room)
         lists = {list_name: api.room_has_in_list(room, list_name, user) for list_name in ROOM_LISTS}
@@ -293,19 +289,19 @@ class RoomHistoryView(AdminView):
         responses=responses(_200=s.HISTORY),
     )
     def get(self, request, room):
-        most = chat().options.history_max_get_messages
+        most = service.api.options.history_max_get_messages
         after = _query_int(request, "after", 0, None)
         limit = _query_int(request, "limit", 1, most)
         if limit > most:
             raise bad_argument("limit", request.query_params["limit"])
         room = self.names["room"]
         if after is None:
-            return Response(chat().sync.recent_history(room, limit))
+            return Response(service.api.sync.recent_history(room, limit))
         if limit == 0:  # historyMaxGetMessages 0 turns history reads off
-            if not chat().sync.has_room(room):
+            if not service.api.sync.has_room(room):
                 raise ChatServiceError("noRoom", room)
             return Response([])
-        return Response(chat().sync.exec_user_command(True, "roomHistoryGet", room, after, limit))
+        return Response(service.api.sync.exec_user_command(True, "roomHistoryGet", room, after, limit))
 
 
 class RoomMessagesView(AdminView):
@@ -318,11 +314,11 @@ class RoomMessagesView(AdminView):
     def post(self, request, room):
         body = self.body(s.MessagePostRequest)
         room, message = self.names["room"], body["message"]
-        if not chat().sync.has_room(room):  # the room of the path answers first
+        if not service.api.sync.has_room(room):  # the room of the path answers first
             raise ChatServiceError("noRoom", room)
         context = {"userName": body.get("author"), "bypassPermissions": True}
         try:
-            message_id = chat().sync.exec_user_command(context, "roomMessage", room, message)
+            message_id = service.api.sync.exec_user_command(context, "roomMessage", room, message)
         except ChatServiceError as error:
             if error.code == "badArgument" and error.args == (1, message):
                 raise bad_argument("message", message) from None
@@ -339,7 +335,7 @@ class UsersView(AdminView):
     @extend_schema(operation_id="users_list", parameters=[PAGE], responses=responses(_200=s.PaginatedUsers))
     def get(self, request):
         paginator = ChatPagination()
-        api = chat().sync
+        api = service.api.sync
         items = paginator.paginate_queryset(ServicePage(api.count_users, api.user_items), request, view=self)
         return paginator.get_paginated_response(items)
 
@@ -349,10 +345,10 @@ class UsersView(AdminView):
     )
     def post(self, request):
         state = self.body(s.UserCreateRequest)
-        check_list_sizes(state, DIRECT_LISTS, chat().options.direct_list_size_limit)
+        check_list_sizes(state, DIRECT_LISTS, service.api.options.direct_list_size_limit)
         name = state.pop("name")
-        chat().sync.add_user(name, state)
-        return Response(chat().sync.user_detail(name), status=201)
+        service.api.sync.add_user(name, state)
+        return Response(service.api.sync.user_detail(name), status=201)
 
 
 class UserView(AdminView):
@@ -360,13 +356,13 @@ class UserView(AdminView):
 
     @extend_schema(operation_id="users_read", parameters=path_params("user"), responses=responses(_200=s.UserDetail))
     def get(self, request, user):
-        return Response(chat().sync.user_detail(self.names["user"]))
+        return Response(service.api.sync.user_detail(self.names["user"]))
 
     @extend_schema(
         operation_id="users_delete", parameters=path_params("user"), responses={**responses(_204=None), 409: s.Error}
     )
     def delete(self, request, user):
-        chat().sync.delete_user(self.names["user"])
+        service.api.sync.delete_user(self.names["user"])
         return Response(status=204)
 
 
@@ -379,7 +375,7 @@ class UserDisconnectView(AdminView):
     )
     def post(self, request, user):
         self.body(s.NoBody)
-        chat().sync.disconnect_user_sockets(self.names["user"])
+        service.api.sync.disconnect_user_sockets(self.names["user"])
         return Response({}, status=202)
 
 
@@ -391,7 +387,7 @@ class DirectAccessView(AdminView):
     )
     def get(self, request, user, sender):
         user, sender = self.names["user"], self.names["sender"]
-        api = chat().sync
+        api = service.api.sync
         lists = {list_name: api.user_has_in_list(user, list_name, sender) for list_name in DIRECT_LISTS}
         return Response({"access": api.has_direct_access(user, sender), "lists": lists})
 
@@ -410,7 +406,7 @@ class ExecView(AdminView):
     def post(self, request):
         body = self.body(s.ExecRequest)
         context = {key: body.get(key) for key in ("userName", "id", "bypassPermissions", "bypassHooks")}
-        return Response({"result": chat().sync.exec_user_command(context, body["command"], *body["args"])})
+        return Response({"result": service.api.sync.exec_user_command(context, body["command"], *body["args"])})
 
 
 class RecoveryView(AdminView):
@@ -421,7 +417,7 @@ class RecoveryView(AdminView):
     def recover(self):
         self.body(s.NoBody)
         (name,) = self.names.values()
-        getattr(chat().sync, self.operation)(name)
+        getattr(service.api.sync, self.operation)(name)
         return Response(status=204)
 
 
@@ -446,7 +442,7 @@ class InstancesView(AdminView):
 
     @extend_schema(operation_id="instances_list", responses=responses(_200=s.InstanceItem(many=True)))
     def get(self, request):
-        return Response(chat().sync.instances())
+        return Response(service.api.sync.instances())
 
 
 class NotFoundView(AdminView):

@@ -14,11 +14,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from chatproject import service
+from messaging.models import ChatUser, Message
 from presence.models import Connection, Membership
-from rooms.admin import service
 from rooms.models import Room
-
-from .models import ChatUser, Message
 
 NAMES_SHOWN = 20
 
@@ -112,7 +111,7 @@ class ChatUserAdmin(ReadOnlyAdmin):
         """Asks every instance to close the users' connections (close code 1000)."""
         names = list(queryset.values_list("name", flat=True))
         for name in names:
-            service().sync.disconnect_user_sockets(name)
+            service.api.sync.disconnect_user_sockets(name)
         self.message_user(request, f"Asked every server to close the sockets of {len(names)} user(s).", messages.SUCCESS)
 
 

@@ -23,20 +23,15 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-import chatproject.service as chat_service
+from chatproject import service
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import MAX_SAFE_INTEGER, bad_characters, check_name
 from messaging.models import Message
 from presence.models import Membership, RoomUser
-
-from .models import ACCESS_LISTS, Room, RoomListEntry
+from rooms.models import ACCESS_LISTS, Room, RoomListEntry
 
 logger = logging.getLogger("chat")
 
-
-def service():
-    """The process's service, looked up on every use so that it is created lazily."""
-    return chat_service.api
 
 
 def invalid_name_reason(name):
@@ -195,7 +190,7 @@ class RoomForm(forms.ModelForm):
             reason = invalid_name_reason(name)
             if reason:
                 errors.append(f"{name!r} is not a valid user name ({reason}).")
-        limit = service().options.room_list_size_limit
+        limit = service.api.options.room_list_size_limit
         if len(names) > limit:
             errors.append(f"At most {limit} names are allowed, got {len(names)}.")
         if errors:
@@ -234,7 +229,7 @@ class RoomForm(forms.ModelForm):
         therefore re-checks them against the final state, and nobody who keeps
         access in the final state is removed on the way.
         """
-        api = service().sync
+        api = service.api.sync
         data = self.cleaned_data
         changed = lambda name: name in data and data[name] != self.shown_value(name)  # noqa: E731
         steps = []
@@ -327,7 +322,7 @@ class RoomAdmin(admin.ModelAdmin):
         return ("name", "userlist", "online_sockets", "history", "last_message_id")
 
     def get_changeform_initial_data(self, request):
-        options = service().options
+        options = service.api.options
         return {
             "history_max_size": options.history_max_size,
             "enable_access_lists_updates": options.enable_access_lists_updates,
@@ -375,7 +370,7 @@ class RoomAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         name = obj.name
         if not change:
-            service().sync.add_room(name, form.room_state())
+            service.api.sync.add_room(name, form.room_state())
             obj.pk = Room.objects.values_list("pk", flat=True).get(name=name)
             return
         steps = form.change_steps(name)
@@ -402,10 +397,10 @@ class RoomAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         transaction.on_commit(
-            partial(run_steps, request, [("deleting the room", partial(service().sync.delete_room, obj.name))], f"Room {obj.name!r}")
+            partial(run_steps, request, [("deleting the room", partial(service.api.sync.delete_room, obj.name))], f"Room {obj.name!r}")
         )
 
     def delete_queryset(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
-        steps = [(f"deleting room {name!r}", partial(service().sync.delete_room, name)) for name in names]
+        steps = [(f"deleting room {name!r}", partial(service.api.sync.delete_room, name)) for name in names]
         transaction.on_commit(partial(run_steps, request, steps, "Bulk deletion"))

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from messaging.admin import ReadOnlyAdmin, timestamp_text
+from presence.models import Connection, Instance
 
-from .models import Connection, Instance
+from .users import ReadOnlyAdmin, timestamp_text
 
 
 @admin.register(Connection)
