@@ -20,10 +20,10 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from chatproject import metrics
-from chatproject.daphne_integration import WIRE_EXTENSION
-from chatproject.service.commands import COMMANDS
 from chatproject.common.errors import ChatServiceError, internal_error
 from chatproject.common.jsontext import compact_json
+from chatproject.daphne_integration import WIRE_EXTENSION
+from chatproject.service.commands import COMMANDS
 from chatproject.service.jsonrpc import FrameError, error_reply, notification_text, read_frame, result_reply
 
 logger = logging.getLogger("chat")

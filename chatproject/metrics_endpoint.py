@@ -12,7 +12,6 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-
 from prometheus_client.core import GaugeMetricFamily
 
 from chatproject import metrics, service

@@ -63,7 +63,7 @@ wait_port() {
 }
 
 # Daphne's WebSocket message and frame limits follow the maxFrameBytes option
-# (protocol.md section 4), so oversized frames are refused before parsing.
+# (docs/protocol.md, Limits), so oversized frames are refused before parsing.
 max_frame_bytes() {
     echo "${CHAT_MAX_FRAME_BYTES:-65536}"
 }

@@ -4,9 +4,9 @@ import json
 
 from asgiref.sync import sync_to_async
 
-from chatproject.service import ChatService, ChatServiceError
 from chatproject.common.clock import now_ms
-from tests.conftest import M, R1, U1
+from chatproject.service import ChatService, ChatServiceError
+from tests.conftest import R1, U1, M
 
 
 async def rejected(chat, service, **kwargs):

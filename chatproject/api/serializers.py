@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
-from chatproject.service.jsonrpc import strings_in
 from chatproject.common.names import MAX_SAFE_INTEGER
+from chatproject.service.jsonrpc import strings_in
 
 from .errors import bad_argument
 

@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 
 from chatproject import service
 from chatproject.common.errors import ChatServiceError
-from chatproject.service.jsonrpc import FrameError, parse_json
 from chatproject.common.names import MAX_SAFE_INTEGER
+from chatproject.service.jsonrpc import FrameError, parse_json
 from messaging.models import DIRECT_LISTS
 from rooms.models import ACCESS_LISTS, ROOM_LISTS
 

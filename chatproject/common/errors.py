@@ -1,4 +1,4 @@
-"""The service's one error type and how it is rendered (commands.md section 2)."""
+"""The service's one error type and how it is rendered (docs/protocol.md, Errors)."""
 from .jsontext import compact_json
 
 TEMPLATES = {
@@ -28,7 +28,7 @@ TEMPLATES = {
     "wrongArgumentsCount": "Expected {0} arguments, got {1}",
 }
 
-# JSON-RPC integer codes depend on the chat-service code alone (protocol.md section 4).
+# JSON-RPC integer codes depend on the chat-service code alone (docs/protocol.md, Errors).
 RPC_CODES = {
     "parseError": -32700,
     "invalidRequest": -32600,
@@ -88,7 +88,7 @@ class ChatServiceError(Exception):
         return {"name": self.name, "code": self.code, "args": list(self.args)}
 
     def to_rpc(self):
-        """The JSON-RPC error object of protocol.md section 4."""
+        """The JSON-RPC error object (docs/protocol.md, Errors)."""
         return {
             "code": RPC_CODES.get(self.code, -32000),
             "message": self.message,

@@ -2,8 +2,9 @@
 
 `api` is this process's service: the object hooks receive as `server`.
 """
-from .core import ChatService
 from chatproject.common.errors import ChatServiceError
+
+from .core import ChatService
 from .hooks import Hooks
 
 __all__ = ["ChatService", "ChatServiceError", "Hooks", "api"]

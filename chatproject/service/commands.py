@@ -8,14 +8,13 @@ API (join, leave, removal) live on the service.
 from dataclasses import dataclass
 from functools import cached_property
 
-from messaging.models import DIRECT_LISTS
-from rooms.models import ACCESS_LISTS, ROOM_LISTS
-from rooms.permissions import check_list_change, is_admin
-
 from chatproject.common.clock import now_ms
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import check_name, snake_case
-
+from messaging.messages import process_message
+from messaging.models import DIRECT_LISTS
+from rooms.models import ACCESS_LISTS, ROOM_LISTS
+from rooms.permissions import check_list_change, is_admin
 
 
 @dataclass(frozen=True)
@@ -30,14 +29,6 @@ class Command:
     @cached_property
     def hook_prefix(self):
         return snake_case(self.name)
-
-
-def process_message(message, author):
-    """docs/protocol.md, Messages: drop id/timestamp, set author when there is a caller."""
-    processed = {key: value for key, value in message.items() if key not in ("id", "timestamp")}
-    if author is not None:
-        processed["author"] = author
-    return processed
 
 
 async def require_reader(svc, room, info):

@@ -1,7 +1,7 @@
 """Login and disconnect of a socket (docs/protocol.md, Login; Notifications:
 socketConnectEcho, socketDisconnectEcho)."""
-import logging
 import asyncio
+import logging
 
 from chatproject import metrics
 from chatproject.common.clock import now_ms
@@ -58,7 +58,7 @@ class Connections:
         return user_name
 
     async def disconnect_socket(self, socket_id, user_name, run_hook=True):
-        """The disconnect procedure of commands.md section 5.3."""
+        """The disconnect procedure (docs/protocol.md, Notifications: socketDisconnectEcho)."""
         if self._hub is not None:
             await self.hub.remove_socket(socket_id)
         rooms = await self.presence.socket_rooms(socket_id)

@@ -2,6 +2,7 @@
 client requests and `exec_user_command` alike (docs/protocol.md, Errors;
 docs/hooks-and-python-api.md, The command pipeline)."""
 import logging
+
 from chatproject.common.errors import ChatServiceError, as_service_error
 
 from .commands import COMMANDS
@@ -131,7 +132,7 @@ class Dispatcher:
 
 
 def _read_context(context):
-    """The three context forms of execUserCommand (commands.md section 9.2)."""
+    """The three context forms of execUserCommand (docs/hooks-and-python-api.md, exec_user_command)."""
     if isinstance(context, bool):
         return None, None, context, False
     if isinstance(context, str):

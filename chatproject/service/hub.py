@@ -1,4 +1,4 @@
-"""Per-process fan-out (design.md: "a per-process hub").
+"""Per-process fan-out (docs/architecture.md, Fan-out: the hub).
 
 The hub knows this process's sockets by room and by user. The channel layer
 carries one message per event per process: each process subscribes its one
@@ -109,7 +109,7 @@ class Hub:
         except Exception as exc:
             self._set_available(False, exc)
 
-    # Layer operations, named as in commands.md section 12.12.
+    # Layer operations, named as in docs/testing.md, Fault injection.
 
     async def group_add(self, group):
         await self.layer.group_add(group, self.channel)

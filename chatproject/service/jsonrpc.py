@@ -1,4 +1,4 @@
-"""Strict JSON-RPC 2.0 framing (protocol.md sections 3 and 4).
+"""Strict JSON-RPC 2.0 framing (docs/protocol.md, Framing and Errors).
 
 A frame becomes a list of `Call`s and ready-made error replies; nothing here
 knows about commands.
@@ -116,7 +116,7 @@ def read_request(item):
 def read_frame(text, max_batch_length=None):
     """Returns (is_batch, items) where each item is a Call or an error reply dict.
 
-    A batch longer than `max_batch_length` is refused whole (protocol.md section 9)."""
+    A batch longer than `max_batch_length` is refused whole (docs/protocol.md, Limits)."""
     value = parse_json(text)
     if isinstance(value, list):
         if not value:

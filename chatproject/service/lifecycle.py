@@ -1,7 +1,7 @@
 """Start-up, periodic work and shutdown of a service instance (docs/hooks-and-python-api.md,
 Lifecycle), and what it does when the others declared it dead (docs/protocol.md, Limits)."""
-import logging
 import asyncio
+import logging
 import secrets
 
 from chatproject.common.clock import now_ms
@@ -38,7 +38,7 @@ class Lifecycle:
 
     async def ensure_started(self):
         # A connection arriving while start() runs (daphne's start-up task) waits
-        # for it, behind the start lock, instead of being refused (section 10.5).
+        # for it, behind the start lock, instead of being refused (docs/hooks-and-python-api.md, Lifecycle).
         if self._state in ("new", "starting"):
             try:
                 await self.start()
@@ -53,7 +53,7 @@ class Lifecycle:
         rate = self.options.heartbeat_rate / 1000
         while True:
             await asyncio.sleep(rate)
-            await self.hub.probe()  # notices an unreachable channel layer (section 10.3)
+            await self.hub.probe()  # notices an unreachable channel layer (docs/hooks-and-python-api.md, Consistency events)
             try:
                 await self._clean_up_ghosts()
             except Exception:

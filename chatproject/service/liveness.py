@@ -22,9 +22,8 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from chatproject import metrics
-from presence import store as presence_store
-
 from chatproject.common.clock import now_ms
+from presence import store as presence_store
 
 logger = logging.getLogger("chat")
 

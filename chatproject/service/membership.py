@@ -1,8 +1,8 @@
 """Rooms and their members: join, leave and removal procedures, room groups of
 sockets, and notifications to rooms and users (docs/protocol.md, Rules common
 to all commands, roomJoin, roomLeave, Delivery and ordering)."""
-import logging
 import asyncio
+import logging
 
 from chatproject.common.clock import now_ms
 from chatproject.common.errors import ChatServiceError, internal_error
@@ -138,7 +138,7 @@ class Membership:
             return njoined
 
     async def remove_user_from_room(self, room, user_name):
-        """The removal procedure of commands.md section 4.0."""
+        """The removal procedure (docs/protocol.md, Rules common to all commands)."""
         async with room_lock(self, user_name, room.name):
             try:
                 socket_ids = await self.presence.detach_user_from_room(room.id, user_name)

@@ -1,4 +1,4 @@
-"""Service options (commands.md section 11): `CHAT_SERVICE` plus `CHAT_*` overrides.
+"""Service options (docs/configuration.md, Service options): `CHAT_SERVICE` plus `CHAT_*` overrides.
 
 Nothing is silently replaced: a bad value stops start-up naming its source.
 """

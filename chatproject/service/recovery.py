@@ -1,6 +1,7 @@
 """Recovery (docs/hooks-and-python-api.md, Recovery operations): cleaning up after
 instances that died without closing, and resynchronising rooms and users."""
 import logging
+
 from chatproject import metrics
 from chatproject.common.clock import now_ms
 

@@ -2,8 +2,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from chatproject.service import ChatService, ChatServiceError
 from chatproject.common.clock import now_ms
+from chatproject.service import ChatService, ChatServiceError
 
 
 class Command(BaseCommand):
