@@ -87,6 +87,19 @@ class AdminView(APIView):
                 raise bad_argument(key, name)
             self.names[key] = name
 
+    def page(self, count, items):
+        """A paginated answer of items the service reads page by page."""
+        paginator = ChatPagination()
+        return paginator.get_paginated_response(paginator.paginate_queryset(ServicePage(count, items), self.request, view=self))
+
+    def create(self, serializer_class, list_names, list_limit, add, detail):
+        """POST of a room or user: validate, add through the service, answer its detail form."""
+        state = self.body(serializer_class)
+        check_list_sizes(state, list_names, list_limit)
+        name = state.pop("name")
+        add(name, state)
+        return Response(detail(name), status=201)
+
     def body(self, serializer_class):
         """The validated body: the first bad field raises badArgument."""
         data = self.request.data
@@ -161,21 +174,15 @@ class RoomsView(AdminView):
 
     @extend_schema(operation_id="rooms_list", parameters=[PAGE], responses=responses(_200=s.PaginatedRooms))
     def get(self, request):
-        paginator = ChatPagination()
-        api = service.api.sync
-        items = paginator.paginate_queryset(ServicePage(api.count_rooms, api.room_items), request, view=self)
-        return paginator.get_paginated_response(items)
+        return self.page(service.api.sync.count_rooms, service.api.sync.room_items)
 
     @extend_schema(
         operation_id="rooms_create", request=s.RoomCreateRequest,
         responses={**responses(_201=s.RoomDetail), **BODY_ERRORS},
     )
     def post(self, request):
-        state = self.body(s.RoomCreateRequest)
-        check_list_sizes(state, ACCESS_LISTS, service.api.options.room_list_size_limit)
-        name = state.pop("name")
-        service.api.sync.add_room(name, state)
-        return Response(service.api.sync.room_detail(name), status=201)
+        api = service.api
+        return self.create(s.RoomCreateRequest, ACCESS_LISTS, api.options.room_list_size_limit, api.sync.add_room, api.sync.room_detail)
 
 
 class RoomView(AdminView):
@@ -334,21 +341,15 @@ class UsersView(AdminView):
 
     @extend_schema(operation_id="users_list", parameters=[PAGE], responses=responses(_200=s.PaginatedUsers))
     def get(self, request):
-        paginator = ChatPagination()
-        api = service.api.sync
-        items = paginator.paginate_queryset(ServicePage(api.count_users, api.user_items), request, view=self)
-        return paginator.get_paginated_response(items)
+        return self.page(service.api.sync.count_users, service.api.sync.user_items)
 
     @extend_schema(
         operation_id="users_create", request=s.UserCreateRequest,
         responses={**responses(_201=s.UserDetail), **BODY_ERRORS},
     )
     def post(self, request):
-        state = self.body(s.UserCreateRequest)
-        check_list_sizes(state, DIRECT_LISTS, service.api.options.direct_list_size_limit)
-        name = state.pop("name")
-        service.api.sync.add_user(name, state)
-        return Response(service.api.sync.user_detail(name), status=201)
+        api = service.api
+        return self.create(s.UserCreateRequest, DIRECT_LISTS, api.options.direct_list_size_limit, api.sync.add_user, api.sync.user_detail)
 
 
 class UserView(AdminView):
