@@ -66,7 +66,7 @@ async def test_slow_readers_are_closed_and_memory_stays_bounded(daphne_server):
                 assert (await ws.recv())["method"] == "loginConfirmed"
                 await ws.send(request(1, "roomJoin", "flood"))
                 assert (await ws.reply(1))["result"] == 1
-            # From here on the slow readers never read.
+            # From here on the slow readers read one message each, then nothing.
             members = await writer.call("roomGetAccessList", "flood", "userlist")
             assert len(members) == SLOW_READERS + 2
 
@@ -90,6 +90,10 @@ async def test_slow_readers_are_closed_and_memory_stays_bounded(daphne_server):
                             writer._stash(msg)
                         assert msg.get("result") == req_id, msg  # every post acknowledged
                     writer.notifications.clear()
+                    if start == 0:
+                        # Messages do reach the slow readers: each reads one.
+                        for ws in slow:
+                            assert (await ws.recv())["method"] == "roomMessage"
                 await asyncio.wait_for(reading, timeout=120)
             finally:
                 reading.cancel()

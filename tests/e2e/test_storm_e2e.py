@@ -177,8 +177,13 @@ async def test_connection_storm_leaves_no_ghosts(daphne_server):
         assert broken == [], f"{len(broken)} handshakes neither logged in nor were refused: {broken[:10]}"
         assert all(code is not None for code in refused), refused
         assert len(logins) >= RECONNECTS // 2, (len(logins), refused[:10])
-        status, instances = await arest(server, token, "GET", "/api/instances/")
-        assert sum(i["sockets"] for i in instances) == len(kept), instances
+        async def all_registered():
+            status, instances = await arest(server, token, "GET", "/api/instances/")
+            return sum(i["sockets"] for i in instances) == len(kept)
+
+        # Each logged-in connection has its socket record (and only those).
+        await wait_until(all_registered, timeout=30, interval=1,
+                         what=f"one socket record for each of the {len(kept)} live logins")
     finally:
         for ws in kept:
             ws.abort()
