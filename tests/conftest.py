@@ -15,6 +15,7 @@ from django.db import connections
 from chatproject.asgi import build_application
 from chatproject.service import ChatService
 from tests.client import connect
+from tests.e2e.harness import TEMPLATE
 
 U1, U2, U3 = "user1", "user2", "user3"
 R1, R2 = "room1", "room2"
@@ -125,6 +126,14 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb
     if not django_db_keepdb:
         with django_db_blocker.unblock():
             teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def e2e_database_template():
+    """Drop the database template that e2e clusters copy (tests/e2e/harness.py),
+    if any cluster made one, when the session ends."""
+    yield
+    TEMPLATE.drop()
 
 
 @pytest.fixture

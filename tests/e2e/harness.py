@@ -4,7 +4,9 @@ A test gets a ``DaphneServer`` from the ``daphne_server`` or
 ``daphne_cluster`` fixtures (conftest.py). Each cluster has its own database
 (a SQLite file, or a fresh PostgreSQL database when ``DATABASE_URL`` is set)
 and its own ``REDIS_PREFIX``; servers of one cluster share both, so with
-``REDIS_URL`` set they form one multi-process deployment.
+``REDIS_URL`` set they form one multi-process deployment. A cluster's
+database is a copy of one template migrated once per test session
+(``TEMPLATE``): migrating costs seconds, copying milliseconds.
 """
 import asyncio
 import atexit
@@ -14,10 +16,14 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -28,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30
+READY_POLL = 0.02
 STOP_TIMEOUT = 20
 
 needs_redis = pytest.mark.skipif(
@@ -118,6 +125,101 @@ def _port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _manage(args, env, timeout=60):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _pg_admin_url(database_url):
+    """The ``postgres`` maintenance database of the server in ``database_url``."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+
+
+def _drop_pg_database(admin_url, name):
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class DatabaseTemplate:
+    """The database every cluster starts from, migrated once per test session,
+    the first time a cluster needs it, and dropped by ``drop()`` (a session
+    fixture in tests/conftest.py).
+
+    SQLite: a file in a temporary directory, copied with ``VACUUM INTO`` (a
+    consistent copy even with a WAL beside it). PostgreSQL: a database that
+    accepts no connections, copied with ``CREATE DATABASE ... TEMPLATE``
+    (which fails while any session is connected to the template)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sqlite_path = None
+        self._pg = None  # (admin url, database name)
+
+    @staticmethod
+    def _migrate(database_url):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+        env.pop("REDIS_URL", None)
+        env.update(DJANGO_SETTINGS_MODULE="chatproject.settings", DATABASE_URL=database_url)
+        result = _manage(["migrate", "--noinput"], env)
+        if result.returncode != 0:
+            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+
+    def copy_to_sqlite(self, path):
+        with self._lock:
+            if self._sqlite_path is None:
+                source = Path(tempfile.mkdtemp(prefix="chat-e2e-template-")) / "template.sqlite3"
+                try:
+                    self._migrate(f"sqlite:///{source}")
+                except BaseException:
+                    shutil.rmtree(source.parent, ignore_errors=True)
+                    raise
+                self._sqlite_path = source
+        conn = sqlite3.connect(self._sqlite_path)
+        try:
+            conn.execute("VACUUM INTO ?", (str(path),))
+        finally:
+            conn.close()
+
+    def copy_to_postgres(self, database_url, dbname):
+        import psycopg
+
+        admin_url = _pg_admin_url(database_url)
+        with self._lock:
+            if self._pg is None:
+                name = f"chat_e2e_template_{secrets.token_hex(6)}"
+                with psycopg.connect(admin_url, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                try:
+                    self._migrate(urlunsplit(urlsplit(database_url)._replace(path="/" + name)))
+                    with psycopg.connect(admin_url, autocommit=True) as conn:
+                        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+                except BaseException:
+                    _drop_pg_database(admin_url, name)
+                    raise
+                self._pg = (admin_url, name)
+            name = self._pg[1]
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{name}"')
+
+    def drop(self):
+        """Remove whatever template this session made."""
+        with self._lock:
+            if self._sqlite_path is not None:
+                shutil.rmtree(self._sqlite_path.parent, ignore_errors=True)
+                self._sqlite_path = None
+            if self._pg is not None:
+                _drop_pg_database(*self._pg)
+                self._pg = None
+
+
+TEMPLATE = DatabaseTemplate()
+
+
 def multi_process_redis_url():
     """The Redis that several processes share: REDIS_URL of the run, else the
     machine's Redis at 6379 (so that multi-process tests also run in the
@@ -143,12 +245,9 @@ class Cluster:
         self._pg_admin_url = None
         base_url = os.environ.get("DATABASE_URL")
         if base_url:
-            parts = urlsplit(base_url)
             self._pg_dbname = f"chat_e2e_{self.suffix}"
-            self.database_url = urlunsplit(parts._replace(path="/" + self._pg_dbname))
-            self._pg_admin_url = urlunsplit(
-                parts._replace(scheme="postgresql", path="/postgres")
-            )
+            self.database_url = urlunsplit(urlsplit(base_url)._replace(path="/" + self._pg_dbname))
+            self._pg_admin_url = _pg_admin_url(base_url)
         else:
             self.database_url = f"sqlite:///{self.workdir / 'e2e.sqlite3'}"
 
@@ -169,29 +268,20 @@ class Cluster:
         return env
 
     def create_database(self):
+        """This cluster's database: a copy of the session's migrated template."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self._pg_admin_url:
-            import psycopg
-
-            with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self._pg_dbname}"')
-        result = self.manage("migrate", "--noinput")
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+            TEMPLATE.copy_to_postgres(os.environ["DATABASE_URL"], self._pg_dbname)
+        else:
+            TEMPLATE.copy_to_sqlite(self.workdir / "e2e.sqlite3")
 
     def drop_database(self):
         if self._pg_admin_url:
-            import psycopg
-
-            with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_dbname}" WITH (FORCE)')
+            _drop_pg_database(self._pg_admin_url, self._pg_dbname)
 
     def manage(self, *args, env=None, timeout=60):
         """Run ``manage.py ARGS`` against this cluster's database and Redis."""
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.base_env(env),
-            capture_output=True, text=True, timeout=timeout,
-        )
+        return _manage(args, self.base_env(env), timeout)
 
     def add_server(self, env=None):
         server = DaphneServer(self, env=env, name=f"s{len(self.servers)}")
@@ -250,7 +340,7 @@ class DaphneServer:
                 )
             if self._answers_http():
                 return self
-            time.sleep(0.1)
+            time.sleep(READY_POLL)
         self.kill()
         raise RuntimeError(f"daphne {self.name} not ready after {READY_TIMEOUT}s:\n"
                            f"{_tail(self.log_path)}")
