@@ -212,8 +212,12 @@ class Closed(Exception):
         self.code = code
 
 
+READ_AHEAD = 1 << 16  # what asyncio reads ahead of `recv` at most
+
+
 class RawWs:
-    """A WebSocket client on asyncio streams that reads only when asked."""
+    """A WebSocket client on asyncio streams that reads only when asked
+    (asyncio buffers at most READ_AHEAD bytes ahead)."""
 
     def __init__(self, reader, writer):
         self.reader = reader
@@ -230,7 +234,9 @@ class RawWs:
         sock.setblocking(False)
         try:
             await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port)), timeout)
-            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 24)
+            # A small stream limit: asyncio reads ahead in the background up
+            # to twice the limit, and a slow reader must stop taking data.
+            reader, writer = await asyncio.open_connection(sock=sock, limit=READ_AHEAD // 2)
         except BaseException:
             sock.close()
             raise
