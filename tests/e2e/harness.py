@@ -470,13 +470,19 @@ class WsClient:
         req_id = next(self._ids)
         await self.send_json({"jsonrpc": "2.0", "id": req_id, "method": method,
                               "params": list(params)})
+        msg = await self.reply(req_id, timeout)
+        if "error" in msg:
+            raise RpcError(msg["error"])
+        return msg.get("result")
+
+    async def reply(self, req_id, timeout=10):
+        """The reply object with id ``req_id`` (a request sent with ``send_raw``
+        too); what arrives before it is buffered."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             msg = await self.recv_json(self._left(deadline))
             if isinstance(msg, dict) and msg.get("id") == req_id and "method" not in msg:
-                if "error" in msg:
-                    raise RpcError(msg["error"])
-                return msg.get("result")
+                return msg
             self._stash(msg)
 
     async def notify(self, method, *params):
