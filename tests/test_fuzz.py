@@ -22,7 +22,7 @@ import math
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chatproject.service.commands import COMMANDS
@@ -338,6 +338,7 @@ def int_literals(draw, huge=True):
 
 @st.composite
 def float_literals(draw):
+    """Number literals with a fraction or an exponent, some past a double's range."""
     mantissa = draw(st.sampled_from(["0", "1", "2", "9", "12", "-1", "-0"]))
     fraction = draw(st.sampled_from(["", ".0", ".5", ".25", ".000001"]))
     exponent = draw(st.sampled_from(["", "e0", "E2", "e+10", "e-5", "e308", "e309", "e400", "e-400", "E-330"]))
@@ -451,7 +452,6 @@ class FuzzSession(abc.ABC):
         self.frames = 0
         self.outcomes = collections.Counter()  # reply kinds seen: "result" or an error code
         self.sentinels = itertools.count(1)
-        self.notifications = []
 
     def run(self, coroutine):
         return self.runner.run(coroutine)
@@ -489,8 +489,8 @@ class FuzzSession(abc.ABC):
         while True:
             value = await self._next()
             if isinstance(value, dict) and "method" in value and "id" not in value:
-                self.notifications.append(value)
-            elif isinstance(value, dict) and value.get("id") == sentinel:
+                continue  # a notification (roomMessage, socketConnectEcho...)
+            if isinstance(value, dict) and value.get("id") == sentinel:
                 check_reply(value, error(sentinel, "noCommand", ["fuzzSentinel"], "No such command fuzzSentinel"))
                 return received
             else:
@@ -499,9 +499,6 @@ class FuzzSession(abc.ABC):
     def send(self, frames):
         """Send `frames` (text or bytes), each followed by a sentinel; for each
         frame, the replies it caused."""
-        for frame in frames:
-            size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8"))
-            assert size <= MAX_FRAME_BYTES, "a generated frame is over maxFrameBytes"
         self.frames += len(frames)
         try:
             received = self.run(self._exchange(frames))
@@ -512,7 +509,9 @@ class FuzzSession(abc.ABC):
         return received
 
     def check(self, frames, expectations=None):
-        """Send `frames` and check every reply against the spec's rules."""
+        """Send generated `frames` and check every reply against the spec's rules."""
+        # Frames past maxFrameBytes close the connection (4009/1009): not this fuzzer's subject.
+        assume(all(len(f if isinstance(f, bytes) else f.encode("utf-8")) <= MAX_FRAME_BYTES for f in frames))
         expectations = expectations or [expect_frame(frame) for frame in frames]
         received = self.send(frames)
         for frame, expected, replies in zip(frames, expectations, received):
