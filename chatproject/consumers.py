@@ -120,6 +120,15 @@ class Socket:
         if self.unsent_bytes() > self.options.max_outgoing_bytes:
             self.close_now(CLOSE_SLOW_READER)
             return
+        if self._wire is not None and self._writer is None:  # nothing queued before it
+            try:
+                written = self._wire.send_text(text)
+            except Exception:
+                logger.warning("could not write to socket %s; dropping the connection", self.socket_id, exc_info=True)
+                written = False
+            if not written:
+                self.connection_lost()
+            return
         self._outbox_chars += len(text)
         self._enqueue({"type": "websocket.send", "text": text})
 

@@ -3,6 +3,7 @@
 - The service starts when the reactor runs and closes before it stops
   (SIGTERM, SIGINT): daphne cancels consumers at shutdown, so the disconnect
   clean-up cannot live in them.
+- Writing a frame skips autobahn's per-write debug formatting.
 - Outgoing messages have no size limit. daphne hands `maxFrameBytes` to
   autobahn, which applies it to what the server sends as well and raises, so
   a large reply or notification would never arrive; only incoming frames are
@@ -11,7 +12,8 @@
   connection (autobahn's failByDrop).
 - Each WebSocket scope carries its connection's `Wire` under
   `scope["extensions"]["chat.wire"]`, so that a socket can tell how many bytes
-  are still waiting unsent for a client that does not read (close 4008).
+  are still waiting unsent for a client that does not read (close 4008), and
+  write replies and notifications directly.
 """
 import asyncio
 import logging
@@ -35,6 +37,15 @@ class Wire:
         except (AttributeError, TypeError):
             return 0
 
+    def send_text(self, text):
+        """Write a text message now, without the ASGI hops (each costs more than
+        the write); False when the connection is no longer open."""
+        protocol = self._protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return False
+        protocol.serverSend(text, False)
+        return True
+
     def abort(self):
         """Drop the TCP connection at once, discarding what is unsent."""
         transport = getattr(self._protocol, "transport", None)
@@ -51,6 +62,15 @@ def _customise_daphne():
 
     class ChatWebSocketProtocol(WebSocketProtocol):
         _chat_customised = True
+
+        def sendData(self, data, sync=False, chopsize=None):
+            """autobahn formats a debug line for every write, even with debug
+            logging off: a third of the cost of writing a frame. The plain
+            case (an open connection, nothing queued) is written without it."""
+            if sync or chopsize or self.send_queue or self.logOctets or self.state != self.STATE_OPEN:
+                return super().sendData(data, sync, chopsize)
+            self.transport.write(data)
+            self.trafficStats.outgoingOctetsWireLevel += len(data)
 
         def serverSend(self, content, binary=False):
             limit = self.maxMessagePayloadSize

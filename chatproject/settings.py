@@ -179,7 +179,7 @@ else:
     # long-lived connections never lose deliveries silently.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "chatproject.layers.ProcessChannelLayer",
             "CONFIG": {"capacity": 100_000, "expiry": 3600, "group_expiry": 10 * 365 * 86400},
         }
     }

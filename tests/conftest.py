@@ -44,9 +44,9 @@ def make_layer():
         from channels_redis.pubsub import RedisPubSubChannelLayer
 
         return RedisPubSubChannelLayer(hosts=[redis_url], prefix="test" + secrets.token_hex(4))
-    from channels.layers import InMemoryChannelLayer
+    from chatproject.layers import ProcessChannelLayer
 
-    return InMemoryChannelLayer(capacity=100_000, group_expiry=86400 * 365)
+    return ProcessChannelLayer(capacity=100_000, group_expiry=86400 * 365)
 
 
 class Chat:

@@ -200,24 +200,28 @@ async def test_requests_queued_behind_a_login_that_is_rejected_never_run(chat):
 
 
 class PilingWire:
-    """A client that reads nothing: every byte written stays unsent."""
+    """A client that reads nothing: every byte written stays unsent. It hands
+    the frames on to the test's ASGI channel (the test client reads them when
+    it wants)."""
 
-    def __init__(self):
+    def __init__(self, send):
         self.unsent = 0
+        self._send = send
 
     def unsent_bytes(self):
         return self.unsent
 
+    def send_text(self, text):
+        self.unsent += len(text)
+        asyncio.ensure_future(self._send({"type": "websocket.send", "text": text}))
+        return True
 
-def with_wire(application, wire):
+
+def with_wire(application):
     async def app(scope, receive, send):
-        async def counting_send(message):
-            if message["type"] == "websocket.send":
-                wire.unsent += len(message["text"])
-            await send(message)
-
+        wire = PilingWire(send)
         scope = {**scope, "extensions": {**scope.get("extensions", {}), WIRE_EXTENSION: wire}}
-        await application(scope, receive, counting_send)
+        await application(scope, receive, send)
 
     return app
 
@@ -225,7 +229,7 @@ def with_wire(application, wire):
 async def test_a_slow_reader_is_closed_with_4008_and_others_keep_receiving(chat):
     svc = await chat.start(options={"maxOutgoingBytes": 20000, "enableUserlistUpdates": True})
     await svc.add_room(R1)
-    slow = await connect(with_wire(build_application(svc), PilingWire()), user=U1)
+    slow = await connect(with_wire(build_application(svc)), user=U1)
     chat.clients.append(slow)
     fast = await chat.client(svc, U2)
     assert await slow.call("roomJoin", R1) == 1
