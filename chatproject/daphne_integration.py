@@ -21,6 +21,7 @@ import logging
 logger = logging.getLogger("chat")
 
 WIRE_EXTENSION = "chat.wire"
+_last_frame = (None, None)  # (text, its prepared frame): see Wire.send_text
 
 
 class Wire:
@@ -39,11 +40,19 @@ class Wire:
 
     def send_text(self, text):
         """Write a text message now, without the ASGI hops (each costs more than
-        the write); False when the connection is no longer open."""
+        the write); False when the connection is no longer open.
+
+        A notification is handed to every recipient as the same string, one
+        after the other: its frame is built once and reused while the same
+        string keeps coming (daphne negotiates no compression, so one frame
+        fits every connection)."""
+        global _last_frame
         protocol = self._protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        protocol.serverSend(text, False)
+        if _last_frame[0] is not text:
+            _last_frame = (text, protocol.factory.prepareMessage(text.encode("utf-8")))
+        protocol.sendPreparedMessage(_last_frame[1])
         return True
 
     def abort(self):
