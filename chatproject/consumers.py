@@ -98,6 +98,7 @@ class Socket:
         self._work = deque()  # reply texts, and frames of calls: (is_batch, entries, arrival time)
         self._work_chars = 0
         self._queued_calls = 0
+        self._executing = False  # a frame's calls are running
         self._work_ready = asyncio.Event()
         self._limiter = RateLimiter(self.options.rate_limit, self.options.rate_burst)
         self._worker = None
@@ -232,8 +233,8 @@ class Socket:
             return
         if all(isinstance(entry, dict) for entry in entries):
             text = compact_json(entries if is_batch else entries[0])
-            if self._confirmed and not self._work and not self._queued_calls:
-                self._send_text(text)  # nothing queued before it: the order holds
+            if self._confirmed and not self._work and not self._executing:
+                self._send_text(text)  # nothing queued or running before it: the order holds
                 return
             self._work.append(text)
             self._work_chars += len(text)
@@ -273,7 +274,11 @@ class Socket:
                 self._work_chars -= len(item)
                 self._send_text(item)
             else:
-                await self._execute(*item)
+                self._executing = True
+                try:
+                    await self._execute(*item)
+                finally:
+                    self._executing = False
 
     async def _execute(self, is_batch, entries, arrived):
         replies = []

@@ -914,10 +914,6 @@ class HeldCommandHooks:
         await self.release.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "consumers.py Socket._execute decrements _queued_calls before the command runs, so "
-    "Socket.receive sends a frame-level error reply at once while an earlier call of the "
-    "same connection is still executing: the replies leave out of arrival order"))
 async def test_frame_error_reply_waits_for_the_call_before_it(chat):
     """Found by the fuzzer: replies follow the arrival order of the frames
     (docs/protocol.md), also when a frame is answered without running a
