@@ -243,8 +243,8 @@ class Cluster:
         self.prefix = f"e2e{self.suffix}"
         self.servers = []
         self._pg_admin_url = None
-        base_url = os.environ.get("DATABASE_URL")
-        if base_url:
+        base_url = os.environ.get("DATABASE_URL") or ""
+        if base_url.startswith("postgres"):  # any other URL: a SQLite file of the cluster's own
             self._pg_dbname = f"chat_e2e_{self.suffix}"
             self.database_url = urlunsplit(urlsplit(base_url)._replace(path="/" + self._pg_dbname))
             self._pg_admin_url = _pg_admin_url(base_url)
