@@ -7,8 +7,10 @@ The same limits are attacked through real daphne processes in tests/e2e.
 import asyncio
 import json
 import logging
+import threading
 import time
 
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatproject.asgi import build_application
@@ -298,6 +300,36 @@ async def test_socket_records_without_a_connection_are_cleaned_up(chat):
     await eventually(only_the_watcher)
     assert await svc.exec_user_command(U1, "listOwnSockets") == {}
     socket.logged_in = False  # its own clean-up has nothing left to do
+
+
+# Logins under a storm: the handshake never waits for the database.
+
+
+async def test_the_handshake_is_accepted_while_the_database_is_busy(chat):
+    """In a reconnect storm the database thread is the queue: a handshake that
+    waited for it (the session's user was resolved before the consumer ran)
+    outlived daphne's connect timeout. The login now runs after the accept."""
+    svc = await chat.start()
+    busy, release = threading.Event(), threading.Event()
+
+    def occupy_the_database_thread():
+        busy.set()
+        release.wait(30)
+
+    blocker = asyncio.ensure_future(sync_to_async(occupy_the_database_thread, thread_sensitive=True)())
+    assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+    communicator = WebsocketCommunicator(
+        build_application(svc), "/ws/chat/?user=user1", headers=[(b"cookie", b"sessionid=storm")]
+    )
+    try:
+        connected, _ = await communicator.connect(timeout=3)
+        assert connected
+    finally:
+        release.set()
+        await blocker
+    client = ChatClient(communicator)
+    chat.clients.append(client)
+    assert (await client._receive(10))["method"] == "loginConfirmed"
 
 
 # Liveness: heartbeats off the event loop, and a process declared dead.
