@@ -11,6 +11,7 @@ import secrets
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from django.test import override_settings
 
 from chatproject.asgi import build_application
 from chatproject.service import ChatService
@@ -126,6 +127,15 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb
     if not django_db_keepdb:
         with django_db_blocker.unblock():
             teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Users made by in-process tests get passwords hashed with MD5: PBKDF2's
+    million rounds cost ~0.3 s per user and test nothing here (the daphne
+    processes of tests/e2e keep the configured hashers)."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
