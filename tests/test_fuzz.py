@@ -244,7 +244,7 @@ def same(a, b):
 
 
 def check_reply(reply, expect):
-    """One reply against its expectation and protocol.md's error object."""
+    """One reply against its expectation and the error object of docs/protocol.md, Errors."""
     assert type(reply) is dict, reply
     assert reply.get("jsonrpc") == "2.0", reply
     assert same(reply.get("id"), expect.id) and "id" in reply, (reply, expect)

@@ -1,4 +1,4 @@
-"""The HTTP admin API (protocol.md section 6), in process.
+"""The HTTP admin API (docs/rest-api.md), in process.
 
 The views use `chatproject.service.api`; each test puts its own started
 service there, and WebSocket clients of that service see the live effects.
