@@ -1,0 +1,279 @@
+"""Real socket.io clients (socket.io-client 2.5.0 and 4.8.1 in Node) against
+a live daphne's /socket.io/ endpoint, namespace /chat-service (issue 13,
+docs/testing.md, "socket.io clients").
+
+Every test runs with both client generations (``sio`` fixture: ``sio2`` for
+Engine.IO 3, ``sio4`` for Engine.IO 4). The 2.x expectations (ack shapes,
+error strings, notification arguments) were first checked against the
+original chat-service 1.0.0 (bench/peer), as docs/testing.md records.
+"""
+import http.client
+import json
+
+import pytest
+
+from .harness import ws_client
+from .socketio_clients import open_driver, sio, socketio_clients_installed  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.e2e
+
+ROOMS_ON = {"CHAT_ENABLE_ROOMS_MANAGEMENT": "true"}
+SAMPLE_HOOKS = "tests.e2e.sample_hooks.SampleHooks"  # on_connect reads ?user=, room "hooked"
+MESSAGE = {"textMessage": "Test message."}
+
+
+def assert_message(message, author, text=MESSAGE["textMessage"]):
+    """A processed room message: the text, the author, a timestamp and an id."""
+    assert message["textMessage"] == text and message["author"] == author, message
+    assert isinstance(message["timestamp"], int) and isinstance(message["id"], int), message
+
+
+async def native_message_from(native, author):
+    """The next room message by ``author`` a native client gets (its own come too)."""
+    while True:
+        room, message = await native.next_notification("roomMessage", timeout=20)
+        if message["author"] == author:
+            return message
+
+
+async def sio_message_from(driver, socket, author):
+    """The next room message by ``author`` a socket.io socket gets."""
+    while True:
+        room, message = await driver.event(socket, "roomMessage")
+        if message["author"] == author:
+            return message
+
+
+def staff_token(server):
+    """A staff user and its DRF token, made with the operator's commands."""
+    made = server.manage(
+        "shell", "-c",
+        "from django.contrib.auth.models import User; User.objects.create_user('ops', is_staff=True)",
+    )
+    assert made.returncode == 0, made.stderr
+    token = server.manage("drf_create_token", "ops")
+    assert token.returncode == 0, token.stderr
+    return token.stdout.split()[2]
+
+
+def rest_post(server, path, token):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.request("POST", path, headers={"Authorization": "Token " + token})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+async def test_login_confirmed_with_the_service_socket_id(sio, daphne_server):
+    args = await sio.login("a", daphne_server, "alice")
+    assert len(args) == 2 and args[0] == "alice", args
+    assert isinstance(args[1]["id"], str) and args[1]["id"], args
+    async with ws_client(daphne_server, user="alice") as native:
+        assert await sio.event("a", "socketConnectEcho") == [native.socket_id, 2]
+        own = await native.call("listOwnSockets")
+    assert set(own) == {args[1]["id"], native.socket_id}, own
+
+
+async def test_login_rejected_then_disconnected(sio, daphne_server):
+    await sio.connect("x", daphne_server, query={})
+    assert await sio.login_reply("x") == {
+        "socket": "x", "type": "event", "event": "loginRejected",
+        "args": ["ChatServiceError: No login provided"], "nargs": 1}
+    assert (await sio.record("x", "disconnect"))["reason"] == "io server disconnect"
+
+
+@pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS)
+async def test_login_data_of_the_on_connect_hook(sio, daphne_server):
+    args = await sio.login("a", daphne_server, "alice")
+    assert args[0] == "alice" and args[1]["greeting"] == "hi" and isinstance(args[1]["id"], str), args
+
+
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_join_message_leave_with_two_argument_acks(sio, daphne_server):
+    await sio.login("a", daphne_server, "alice")
+    assert await sio.call("a", "roomCreate", "room1", False) == {
+        "socket": "a", "type": "ack", "ack": 1, "args": [None, None], "nargs": 2}
+    join = await sio.call("a", "roomJoin", "room1")
+    assert (join["nargs"], join["args"]) == (2, [None, 1]), join
+    sent = await sio.call("a", "roomMessage", "room1", MESSAGE)
+    assert sent["nargs"] == 2 and sent["args"][0] is None and isinstance(sent["args"][1], int), sent
+    room, message = await sio.event("a", "roomMessage")
+    assert room == "room1" and message["id"] == sent["args"][1], message
+    assert_message(message, "alice")
+
+    await sio.emit("a", "roomMessage", "room1", {"textMessage": "no ack"})  # runs all the same
+    room, message = await sio.event("a", "roomMessage")
+    assert_message(message, "alice", "no ack")
+
+    leave = await sio.call("a", "roomLeave", "room1")
+    assert (leave["nargs"], leave["args"]) == (2, [None, 0]), leave
+    async with ws_client(daphne_server, user="bob") as native:
+        await native.call("roomJoin", "room1")
+        await native.call("roomMessage", "room1", MESSAGE)
+        await sio.no_event("a", "roomMessage")  # left: no more deliveries
+
+
+@pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS)
+async def test_errors_are_chat_service_error_strings(sio, daphne_server):
+    await sio.login("a", daphne_server, "alice")
+    assert (await sio.call("a", "roomJoin", "lobby"))["args"] == ["ChatServiceError: No such room lobby", None]
+    assert (await sio.call("a", "roomHistoryGet", "hooked", -1, 10))["args"] == [
+        "ChatServiceError: Bad argument at position 1, value -1", None]
+    assert (await sio.call("a", "roomJoin"))["args"] == ["ChatServiceError: Expected 1 arguments, got 0", None]
+    await sio.ok("a", "roomJoin", "hooked")
+    custom = await sio.call("a", "roomMessage", "hooked", {"textMessage": "forbidden"})
+    assert (custom["nargs"], custom["args"]) == (2, ["ChatServiceError: forbidden", None]), custom
+
+
+@pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS, CHAT_USE_RAW_ERROR_OBJECTS="true")
+async def test_errors_are_raw_objects_with_use_raw_error_objects(sio, daphne_server):
+    def error(code, *args):
+        return {"name": "ChatServiceError", "code": code, "args": list(args)}
+
+    await sio.connect("x", daphne_server, query={})
+    assert (await sio.login_reply("x"))["args"] == [error("noLogin")]
+    await sio.record("x", "disconnect")
+
+    await sio.login("a", daphne_server, "alice")
+    assert (await sio.call("a", "roomJoin", "lobby"))["args"] == [error("noRoom", "lobby"), None]
+    assert (await sio.call("a", "roomHistoryGet", "hooked", -1, 10))["args"] == [error("badArgument", 1, -1), None]
+    assert (await sio.call("a", "roomHistoryGet", "hooked", 0, "ten"))["args"] == [error("badArgument", 2, "ten"), None]
+    assert (await sio.call("a", "roomJoin"))["args"] == [error("wrongArgumentsCount", 1, 0), None]
+    await sio.ok("a", "roomJoin", "hooked")
+    assert (await sio.call("a", "roomMessage", "hooked", {"textMessage": "forbidden"}))["args"] == [
+        error("forbidden"), None]
+
+
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_notifications_reach_socketio_and_native_sockets_of_one_user(sio, daphne_server):
+    """alice has a socket.io socket and a native one, bob a socket.io socket:
+    echoes cross transports, and both of alice's sockets get bob's message."""
+    alice_sio = (await sio.login("a", daphne_server, "alice"))[1]["id"]
+    await sio.ok("a", "roomCreate", "room1", False)
+    async with ws_client(daphne_server, user="alice") as native:
+        assert await sio.event("a", "socketConnectEcho") == [native.socket_id, 2]
+        await sio.ok("a", "roomJoin", "room1")
+        assert await native.next_notification("roomJoinedEcho", timeout=20) == ["room1", alice_sio, 1]
+        assert await native.call("roomJoin", "room1") == 2
+        assert await sio.event("a", "roomJoinedEcho") == ["room1", native.socket_id, 2]
+
+        await sio.login("b", daphne_server, "bob")
+        await sio.ok("b", "roomJoin", "room1")
+        assert await sio.event("a", "roomUserJoined") == ["room1", "bob"]
+        assert await native.next_notification("roomUserJoined", timeout=20) == ["room1", "bob"]
+
+        sent_id = await sio.ok("b", "roomMessage", "room1", MESSAGE)
+        for room, message in (await sio.event("a", "roomMessage"),
+                              await native.next_notification("roomMessage", timeout=20)):
+            assert room == "room1" and message["id"] == sent_id
+            assert_message(message, "bob")
+
+        expected = {alice_sio: ["room1"], native.socket_id: ["room1"]}
+        assert await sio.ok("a", "listOwnSockets") == expected
+        assert await native.call("listOwnSockets") == expected
+
+        assert await native.call("roomLeave", "room1") == 1
+        assert await sio.event("a", "roomLeftEcho") == ["room1", native.socket_id, 1]
+    assert await sio.event("a", "socketDisconnectEcho") == [native.socket_id, 1]
+
+
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_history_through_an_ack(sio, daphne_server):
+    await sio.login("a", daphne_server, "alice")
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    ids = [await sio.ok("a", "roomMessage", "room1", {"textMessage": text}) for text in ("one", "two")]
+    history = await sio.ok("a", "roomHistoryGet", "room1", 0, 10)
+    assert [m["id"] for m in history] == ids[::-1], history  # newest first
+    assert [m["textMessage"] for m in history] == ["two", "one"] and all(m["author"] == "alice" for m in history)
+    info = await sio.ok("a", "roomHistoryInfo", "room1")
+    assert info["historySize"] == 2 and info["lastMessageId"] == ids[-1], info
+
+
+TRANSPORTS = {
+    "polling-only": {"transports": ["polling"]},
+    "websocket-only": {"transports": ["websocket"]},
+    "upgrade": {},  # the default: polling first, then the upgrade to WebSocket
+}
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_transports_carry_commands_and_notifications(sio, daphne_server, mode):
+    """The client's transport is what the mode asks for (the upgrade really
+    happened), and messages flow both ways with a native client."""
+    await sio.login("a", daphne_server, "alice", **TRANSPORTS[mode])
+    opened = await sio.record("a", "open")
+    if mode == "upgrade":
+        assert opened["transport"] == "polling", opened
+        assert (await sio.record("a", "upgrade"))["transport"] == "websocket"
+    else:
+        assert opened["transport"] == TRANSPORTS[mode]["transports"][0], opened
+
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    async with ws_client(daphne_server, user="bob") as native:
+        await native.call("roomJoin", "room1")
+        await sio.ok("a", "roomMessage", "room1", {"textMessage": "from socket.io"})
+        room, message = await native.next_notification("roomMessage", timeout=20)
+        assert_message(message, "alice", "from socket.io")
+        for text in ("from native 1", "from native 2"):
+            await native.call("roomMessage", "room1", {"textMessage": text})
+            assert_message(await sio_message_from(sio, "a", "bob"), "bob", text)
+
+    expected = "polling" if mode == "polling-only" else "websocket"
+    assert await sio.transport("a") == expected
+    if mode != "upgrade":
+        await sio.no_record("a", "upgrade", wait=0.5)
+
+
+async def test_v5_auth_payload_logs_in(socketio_clients_installed, daphne_server, tmp_path):
+    """socket.io-client 4.x sends the login in the CONNECT packet's auth payload."""
+    async with open_driver("4", tmp_path) as sio4:
+        await sio4.connect("a", daphne_server, auth={"user": "alice"})
+        reply = await sio4.login_reply("a")
+        assert reply["event"] == "loginConfirmed" and reply["args"][0] == "alice", reply
+
+
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_server_side_disconnect_reaches_the_client_and_ends_presence(sio, daphne_server):
+    token = staff_token(daphne_server)
+    dave_id = (await sio.login("d", daphne_server, "dave"))[1]["id"]
+    await sio.ok("d", "roomCreate", "room1", False)
+    await sio.ok("d", "roomJoin", "room1")
+    async with ws_client(daphne_server, user="erin") as watcher:
+        await watcher.call("roomJoin", "room1")
+        assert "dave" in await watcher.call("roomGetAccessList", "room1", "userlist")
+
+        status, body = rest_post(daphne_server, "/api/users/dave/disconnect/", token)
+        assert status == 202, body
+        assert (await sio.record("d", "disconnect"))["reason"] == "io server disconnect"
+
+        assert await watcher.next_notification("roomUserLeft", timeout=20) == ["room1", "dave"]
+        assert await watcher.call("roomGetAccessList", "room1", "userlist") == ["erin"]
+        seen = await watcher.call("roomUserSeen", "room1", "dave")
+        assert seen["joined"] is False, seen
+    async with ws_client(daphne_server, user="dave") as native_dave:
+        assert await native_dave.call("listOwnSockets") == {native_dave.socket_id: []}
+        assert dave_id != native_dave.socket_id
+
+
+async def test_scale_out_websocket_client_and_native_client_on_two_processes(
+        socketio_clients_installed, daphne_cluster, tmp_path):
+    """A WebSocket-only socket.io client on one process and a native client on
+    another share a room through Redis (no sticky routing needed)."""
+    first, second = daphne_cluster(2, env=ROOMS_ON, redis=True)
+    async with open_driver("4", tmp_path) as sio4, open_driver("2", tmp_path) as sio2:
+        async with ws_client(second, user="bob") as native:
+            await native.call("roomCreate", "room1", False)
+            await native.call("roomJoin", "room1")
+            for name, driver in (("a4", sio4), ("a2", sio2)):
+                await driver.login(name, first, name, transports=["websocket"])
+                await driver.ok(name, "roomJoin", "room1")
+                assert await native.next_notification("roomUserJoined", timeout=20) == ["room1", name]
+                await driver.ok(name, "roomMessage", "room1", {"textMessage": f"hi from {name}"})
+                assert_message(await native_message_from(native, name), name, f"hi from {name}")
+                await native.call("roomMessage", "room1", {"textMessage": f"hi {name}"})
+                assert_message(await sio_message_from(driver, name, "bob"), "bob", f"hi {name}")
