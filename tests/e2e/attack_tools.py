@@ -1,6 +1,6 @@
 """Tools of the attack tests (docs/protocol.md, Limits): daphne started by other
 command lines, a raw WebSocket client that controls every byte and every
-read, REST calls as an operator, and a process's resident memory.
+read, and a process's resident memory.
 
 The raw client exists because the ``websockets`` library cannot stop
 reading, write several frames in one TCP write, or abandon a handshake
@@ -8,7 +8,6 @@ halfway; these are exactly what the attacks need.
 """
 import asyncio
 import base64
-import http.client
 import json
 import os
 import secrets
@@ -94,63 +93,6 @@ def start_command_server(cluster, how, env=None):
     server = CommandServer(cluster, how, env=env, name=f"{how}{len(cluster.servers)}")
     cluster.servers.append(server)
     return server.start()
-
-
-# --- REST, as an operator ----------------------------------------------------
-
-def staff_token(server, name="ops"):
-    """A staff user and its DRF token, made with the operator's commands."""
-    made = server.manage(
-        "shell", "-c",
-        f"from django.contrib.auth.models import User; User.objects.create_user({name!r}, is_staff=True)",
-    )
-    assert made.returncode == 0, made.stderr
-    token = server.manage("drf_create_token", name)
-    assert token.returncode == 0, token.stderr
-    return token.stdout.split()[2]  # "Generated token KEY for user NAME"
-
-
-def rest(server, token, method, path, body=None, timeout=30):
-    """One admin API call; returns (status, parsed body or None)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    headers = {"Authorization": "Token " + token}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-    finally:
-        conn.close()
-    return response.status, (json.loads(raw) if raw else None)
-
-
-async def arest(server, token, method, path, body=None, timeout=30):
-    return await asyncio.to_thread(rest, server, token, method, path, body, timeout)
-
-
-def add_room(server, name):
-    result = server.manage("chat_add_room", name)
-    assert result.returncode == 0, result.stderr
-
-
-# --- waiting -------------------------------------------------------------------
-
-async def wait_until(check, timeout, interval=0.2, what="condition"):
-    """Poll ``check`` (plain or async) until it returns a truthy value, which
-    is returned; fails the test with the last value after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
-        await asyncio.sleep(interval)
 
 
 def rss_bytes(pid):

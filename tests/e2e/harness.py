@@ -6,7 +6,9 @@ A test gets a ``DaphneServer`` from the ``daphne_server`` or
 and its own ``REDIS_PREFIX``; servers of one cluster share both, so with
 ``REDIS_URL`` set they form one multi-process deployment. A cluster's
 database is a copy of one template migrated once per test session
-(``TEMPLATE``): migrating costs seconds, copying milliseconds.
+(``TEMPLATE``): migrating costs seconds, copying milliseconds. The template
+also holds a staff user, ``STAFF_USER``, whose DRF token (``staff_token``)
+every test can use for REST calls without starting a process.
 """
 import asyncio
 import atexit
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30
 READY_POLL = 0.02
 STOP_TIMEOUT = 20
+STAFF_USER = "ops"
 
 needs_redis = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (several processes)"
@@ -159,15 +162,25 @@ class DatabaseTemplate:
         self._lock = threading.Lock()
         self._sqlite_path = None
         self._pg = None  # (admin url, database name)
+        self.staff_token = secrets.token_hex(20)  # a DRF token key: 40 characters
 
-    @staticmethod
-    def _migrate(database_url):
+    def _migrate(self, database_url):
+        """Migrate, then add ``STAFF_USER`` (no usable password) and its token."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         env.pop("REDIS_URL", None)
         env.update(DJANGO_SETTINGS_MODULE="chatproject.settings", DATABASE_URL=database_url)
         result = _manage(["migrate", "--noinput"], env)
         if result.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+        staff = (
+            "from django.contrib.auth.models import User\n"
+            "from rest_framework.authtoken.models import Token\n"
+            f"user = User.objects.create_user({STAFF_USER!r}, is_staff=True)\n"
+            f"Token.objects.create(user=user, key={self.staff_token!r})\n"
+        )
+        result = _manage(["shell", "-c", staff], env)
+        if result.returncode != 0:
+            raise RuntimeError(f"adding the staff user failed:\n{result.stdout}\n{result.stderr}")
 
     def copy_to_sqlite(self, path):
         with self._lock:
@@ -405,6 +418,60 @@ class DaphneServer:
 
     async def aspawn_peer(self, env=None):
         return await asyncio.to_thread(self.spawn_peer, env)
+
+
+# --- REST, as an operator ----------------------------------------------------
+
+def staff_token(server):
+    """The DRF token of ``STAFF_USER``, who is in every cluster's database."""
+    return TEMPLATE.staff_token
+
+
+def add_room(server, name, *options):
+    """``manage.py chat_add_room NAME OPTIONS...``, as an operator would."""
+    result = server.manage("chat_add_room", name, *options)
+    assert result.returncode == 0, result.stderr
+
+
+def rest(server, token, method, path, body=None, headers=None, timeout=30):
+    """One REST call with ``path`` sent exactly as written (``%2F`` stays
+    encoded); ``token=None`` sends no Authorization. Returns (status, parsed
+    JSON body or None)."""
+    sent = dict(headers or {})
+    if token is not None:
+        sent.setdefault("Authorization", "Token " + token)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        sent.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=sent)
+        response = conn.getresponse()
+        raw = response.read()
+    finally:
+        conn.close()
+    return response.status, (json.loads(raw) if raw else None)
+
+
+async def arest(server, token, method, path, body=None, headers=None, timeout=30):
+    """``rest`` from async code, without stalling the event loop."""
+    return await asyncio.to_thread(rest, server, token, method, path, body, headers, timeout)
+
+
+async def wait_until(check, timeout, interval=0.2, what="condition"):
+    """Poll ``check`` (plain or async) until it returns a truthy value, which
+    is returned; fails the test with the last value after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
+        await asyncio.sleep(interval)
 
 
 class RpcError(Exception):

@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from .attack_tools import arest, log_text, staff_token, wait_until
-from .harness import ws_client
+from .attack_tools import log_text
+from .harness import arest, staff_token, wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_paused_process_recovered_by_another_closes_with_4001(daphne_clust
     get no invalidSocket / internal / integrity error, reconnect and chat;
     A logs no IntegrityError or traceback and is alive under a new id."""
     a, b = daphne_cluster(2, env=ENV, redis=True)
-    token = await asyncio.to_thread(staff_token, b)
+    token = staff_token(b)
     async with contextlib.AsyncExitStack() as stack:
         ben = await stack.enter_async_context(ws_client(b, user="ben"))
         ann = await stack.enter_async_context(ws_client(a, user="ann"))

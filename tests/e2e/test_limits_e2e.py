@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from .attack_tools import RawWs, encode_frame, request, wait_until
-from .harness import ws_client
+from .attack_tools import RawWs, encode_frame, request
+from .harness import wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 

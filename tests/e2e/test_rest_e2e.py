@@ -2,11 +2,10 @@
 friends), live effects across HTTP and WebSocket, and a schemathesis run.
 
 Django's test client cannot send `%2F`, so these requests go through
-`http.client` with the path exactly as written.
+the harness's ``rest``, which sends the path exactly as written.
 """
 import asyncio
-import http.client
-import json
+import functools
 import os
 import subprocess
 import sys
@@ -14,48 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
-from .harness import ws_client
+from .harness import rest, staff_token, ws_client
 
 pytestmark = pytest.mark.e2e
 
 NAMES = ["a/b", "/lead", "trail/", "with space", "100%", "50%2F", "what?", "hash#tag", "naïve ☃ 名前", "a+b", "..x", "%"]
-
-
-def make_admin(server):
-    """A staff user and its DRF token, made as an operator would."""
-    made = server.manage(
-        "shell", "-c",
-        "from django.contrib.auth.models import User; User.objects.create_user('admin', is_staff=True)",
-    )
-    assert made.returncode == 0, made.stderr
-    token = server.manage("drf_create_token", "admin")
-    assert token.returncode == 0, token.stderr
-    return token.stdout.split()[2]  # "Generated token KEY for user admin"
-
-
-class Http:
-    """Raw-path HTTP calls to one server."""
-
-    def __init__(self, server, token=None):
-        self.server = server
-        self.token = token
-
-    def __call__(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        sent = dict(headers or {})
-        if self.token:
-            sent.setdefault("Authorization", "Token " + self.token)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            sent.setdefault("Content-Type", "application/json")
-        try:
-            conn.request(method, path, body=data, headers=sent)
-            response = conn.getresponse()
-            raw = response.read()
-        finally:
-            conn.close()
-        return response.status, (json.loads(raw) if raw else None)
 
 
 def seg(name):
@@ -64,7 +26,8 @@ def seg(name):
 
 @pytest.fixture
 def api(daphne_server):
-    return Http(daphne_server, make_admin(daphne_server))
+    """REST calls as the staff user: ``api(method, path, body=None)``."""
+    return functools.partial(rest, daphne_server, staff_token(daphne_server))
 
 
 def test_room_names_round_trip_through_raw_paths(api):
@@ -135,10 +98,9 @@ def test_dot_segments_and_bad_utf8(api):
 
 
 def test_auth_over_http(daphne_server, api):
-    anonymous = Http(daphne_server)
-    status, body = anonymous("GET", "/api/rooms/")
+    status, body = rest(daphne_server, None, "GET", "/api/rooms/")
     assert (status, body["code"]) == (401, "notAuthenticated")
-    status, body = Http(daphne_server, "f" * 40)("GET", "/api/rooms/")
+    status, body = rest(daphne_server, "f" * 40, "GET", "/api/rooms/")
     assert (status, body["code"]) == (401, "notAuthenticated")
     assert api("GET", "/api/rooms/")[0] == 200
 
@@ -179,7 +141,7 @@ def test_schema_validates_and_schemathesis_finds_nothing(api, daphne_server, tmp
     validate(schema)
     command = [
         os.path.join(os.path.dirname(sys.executable), "st"), "run", f"{daphne_server.http_url}/api/schema/",
-        "-H", f"Authorization: Token {api.token}",
+        "-H", f"Authorization: Token {staff_token(daphne_server)}",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                     "response_schema_conformance,negative_data_rejection",
         "--max-examples", "15", "--seed", "1", "--workers", "1", "--phases", "examples,coverage,fuzzing",

@@ -8,7 +8,6 @@ processes share one SQLite file (WAL).
 """
 import asyncio
 import contextlib
-import http.client
 import json
 import random
 import signal
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from .harness import Cluster, multi_process_redis_url, ws_client
+from .harness import Cluster, add_room, multi_process_redis_url, rest, staff_token, wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 
@@ -45,33 +44,10 @@ def presence_state(server):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def staff_token(server):
-    """A staff user and its DRF token, made with the operator's commands."""
-    made = server.manage(
-        "shell", "-c",
-        "from django.contrib.auth.models import User; User.objects.create_user('ops', is_staff=True)",
-    )
-    assert made.returncode == 0, made.stderr
-    token = server.manage("drf_create_token", "ops")
-    assert token.returncode == 0, token.stderr
-    return token.stdout.split()[2]
-
-
 def get_instances(server, token):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", "/api/instances/", headers={"Authorization": "Token " + token})
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    assert response.status == 200, body
-    return json.loads(body)
-
-
-def add_room(server, name, *extra):
-    result = server.manage("chat_add_room", name, *extra)
-    assert result.returncode == 0, result.stderr
+    status, body = rest(server, token, "GET", "/api/instances/", timeout=10)
+    assert status == 200, body
+    return body
 
 
 async def connect(stack, server, user):
@@ -117,18 +93,6 @@ async def drain(client, quiet=1.0):
     with contextlib.suppress(asyncio.TimeoutError):
         while True:
             client._stash(await client.recv_json(quiet))
-
-
-async def eventually(check, timeout=10, interval=0.1):
-    """Poll an async or plain check until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +312,7 @@ async def test_one_user_racing_in_one_room_from_several_processes(trio):
         async def settled():
             return await live[0].call("listOwnSockets") == expected
 
-        assert await eventually(settled), (await live[0].call("listOwnSockets"), expected)
+        await wait_until(settled, timeout=30, interval=0.1, what=f"every racer socket listing {expected}")
         for client in live[1:]:
             assert await client.call("listOwnSockets") == expected
         in_room = any(joined.values())
@@ -373,7 +337,7 @@ async def test_sigterm_closes_sockets_and_cleans_presence(daphne_cluster):
     """B207 end to end: B stops on SIGTERM; its sockets close with 4001 and
     leave their rooms with the usual notifications; no presence remains."""
     a, b = daphne_cluster(2, env=FEATURES, redis=True)
-    token = await asyncio.to_thread(staff_token, a)
+    token = staff_token(a)
     add_room(a, "room1")
     async with contextlib.AsyncExitStack() as stack:
         s1 = await connect(stack, a, "user1")
@@ -441,7 +405,7 @@ async def _assert_recovered(s1, s3, b_uid, a, token):
 
 async def test_sigkill_is_recovered_automatically(daphne_cluster):
     a, b = daphne_cluster(2, env={**FEATURES, **QUICK_HEARTBEAT}, redis=True)
-    token = await asyncio.to_thread(staff_token, a)
+    token = staff_token(a)
     async with contextlib.AsyncExitStack() as stack:
         s1, s2, s3, b_uid = await _dead_instance_setup(stack, a, b)
         killed_at = time.monotonic()
@@ -451,15 +415,15 @@ async def test_sigkill_is_recovered_automatically(daphne_cluster):
         elapsed = time.monotonic() - killed_at
         assert elapsed >= 1.0 - 0.25, f"recovered a live instance? after {elapsed:.2f}s"
         await _assert_recovered(s1, s3, b_uid, a, token)
-        gone = await eventually(lambda: b_uid not in [i["id"] for i in get_instances(a, token)], timeout=3)
-        assert gone, get_instances(a, token)
+        await wait_until(lambda: b_uid not in [i["id"] for i in get_instances(a, token)], timeout=30,
+                         interval=0.1, what="B's instance record removed")
         assert [(i["alive"], i["sockets"]) for i in get_instances(a, token)] == [(True, 1)]
         assert b_uid not in (await asyncio.to_thread(presence_state, a))["instances"]
 
 
 async def test_chat_recover_command_without_auto_recovery(daphne_cluster):
     a, b = daphne_cluster(2, env={**FEATURES, **QUICK_HEARTBEAT, "CHAT_AUTO_RECOVERY": "false"}, redis=True)
-    token = await asyncio.to_thread(staff_token, a)
+    token = staff_token(a)
     async with contextlib.AsyncExitStack() as stack:
         s1, s2, s3, b_uid = await _dead_instance_setup(stack, a, b)
         await asyncio.to_thread(b.kill)
@@ -501,8 +465,30 @@ async def test_long_recovery_never_makes_the_recoverer_look_dead(daphne_cluster)
             lists = [await keepers[0].call("roomGetAccessList", room, "userlist") for room in rooms]
             return all(len(names) <= 2 for names in lists)
 
-        assert await eventually(recovered, timeout=30)
-        await asyncio.sleep(1.5)  # a wrongful recovery of A or C would show by now
+        await wait_until(recovered, timeout=60, what="B's guests gone from the userlists")
+
+        # A wrongful recovery claims A's or C's record, which stops its
+        # heartbeat for good (and the process re-registers under a new id).
+        # Wait until both have beaten a whole heartbeatTimeout after B's
+        # record went, under their original ids.
+        sockets = (await asyncio.to_thread(presence_state, a))["sockets"]
+        survivors = {sockets[client.socket_id][1] for client in keepers}
+        token = staff_token(a)
+
+        def newest_beat_once_b_is_gone():
+            listed = get_instances(a, token)
+            return max(i["heartbeat"] for i in listed) if {i["id"] for i in listed} == survivors else None
+
+        b_gone = await wait_until(newest_beat_once_b_is_gone, timeout=60, interval=0.1,
+                                  what="B's record removed, A and C registered")
+
+        def beaten_past_timeout():
+            listed = {i["id"]: i["heartbeat"] for i in get_instances(a, token)}
+            assert set(listed) == survivors, f"A or C registered again: {listed} vs {survivors}"
+            return min(listed.values()) > b_gone + int(QUICK_HEARTBEAT["CHAT_HEARTBEAT_TIMEOUT"])
+
+        await wait_until(beaten_past_timeout, timeout=60, interval=0.1,
+                         what="A and C beating a heartbeatTimeout after the recovery")
         for client in keepers:
             for room in rooms:
                 assert sorted(await client.call("roomGetAccessList", room, "userlist")) == ["keeper-a", "keeper-c"]

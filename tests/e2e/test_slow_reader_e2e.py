@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from .attack_tools import RawWs, request, rss_bytes, wait_until
-from .harness import ws_client
+from .attack_tools import RawWs, request, rss_bytes
+from .harness import wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 

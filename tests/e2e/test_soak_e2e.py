@@ -8,8 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from .attack_tools import arest, staff_token, wait_until
-from .harness import ws_client
+from .harness import arest, staff_token, wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +62,7 @@ async def test_soak_over_two_processes(daphne_cluster):
     instance, nobody online, empty userlists, every acknowledged message stored with its
     text, ids gapless from 1 in every room."""
     servers = daphne_cluster(2, env={"CHAT_ENABLE_ROOMS_MANAGEMENT": "true"}, redis=True)
-    token = await asyncio.to_thread(staff_token, servers[0])
+    token = staff_token(servers[0])
     async with ws_client(servers[0], user="setup") as setup:
         for room in ROOMS:
             await setup.call("roomCreate", room, False)

@@ -18,9 +18,8 @@ import time
 
 import pytest
 
-from .attack_tools import (
-    Closed, RawWs, add_room, arest, encode_frame, handshake_request, request, staff_token, wait_until,
-)
+from .attack_tools import Closed, RawWs, encode_frame, handshake_request, request
+from .harness import add_room, arest, staff_token, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +142,7 @@ async def test_connection_storm_leaves_no_ghosts(daphne_server):
     entry is left and the users can be deleted. Then 1,000 clients reconnect
     at once: each logs in or is refused with a close code, none hangs."""
     server = daphne_server
-    token = await asyncio.to_thread(staff_token, server)
+    token = staff_token(server)
     await asyncio.to_thread(add_room, server, "lobby")
     port = server.port
 
