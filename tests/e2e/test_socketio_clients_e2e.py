@@ -17,7 +17,7 @@ from .socketio_clients import open_driver, sio, socketio_clients_installed  # no
 
 pytestmark = pytest.mark.e2e
 
-ROOMS_ON = {"CHAT_ENABLE_ROOMS_MANAGEMENT": "true"}
+ROOMS_ON = {"CHAT_ENABLE_ROOMS_MANAGEMENT": "true", "CHAT_ENABLE_USERLIST_UPDATES": "true"}
 SAMPLE_HOOKS = "tests.e2e.sample_hooks.SampleHooks"  # on_connect reads ?user=, room "hooked"
 MESSAGE = {"textMessage": "Test message."}
 

@@ -13,7 +13,8 @@ from .socketio_clients import GENERATIONS, PACKAGES, SIO_DIR, node_binary, socke
 pytestmark = pytest.mark.e2e
 
 EXAMPLE_DIR = ROOT / "examples" / "socketio-client"
-EXAMPLE_HOOKS = {"PYTHONPATH": str(EXAMPLE_DIR), "CHAT_HOOKS": "readme_hooks.ReadmeExampleHooks"}
+EXAMPLE_HOOKS = {"PYTHONPATH": str(EXAMPLE_DIR), "CHAT_HOOKS": "readme_hooks.ReadmeExampleHooks",
+                 "CHAT_ENABLE_USERLIST_UPDATES": "true"}
 WAIT = 20
 
 
