@@ -7,12 +7,9 @@ Engine.IO 3, ``sio4`` for Engine.IO 4). The 2.x expectations (ack shapes,
 error strings, notification arguments) were first checked against the
 original chat-service 1.0.0 (bench/peer), as docs/testing.md records.
 """
-import http.client
-import json
-
 import pytest
 
-from .harness import ws_client
+from .harness import arest, staff_token, ws_client
 from .socketio_clients import open_driver, sio, socketio_clients_installed  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -42,28 +39,6 @@ async def sio_message_from(driver, socket, author):
         room, message = await driver.event(socket, "roomMessage")
         if message["author"] == author:
             return message
-
-
-def staff_token(server):
-    """A staff user and its DRF token, made with the operator's commands."""
-    made = server.manage(
-        "shell", "-c",
-        "from django.contrib.auth.models import User; User.objects.create_user('ops', is_staff=True)",
-    )
-    assert made.returncode == 0, made.stderr
-    token = server.manage("drf_create_token", "ops")
-    assert token.returncode == 0, token.stderr
-    return token.stdout.split()[2]
-
-
-def rest_post(server, path, token):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
-    try:
-        conn.request("POST", path, headers={"Authorization": "Token " + token})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 async def test_login_confirmed_with_the_service_socket_id(sio, daphne_server):
@@ -247,7 +222,7 @@ async def test_server_side_disconnect_reaches_the_client_and_ends_presence(sio, 
         await watcher.call("roomJoin", "room1")
         assert "dave" in await watcher.call("roomGetAccessList", "room1", "userlist")
 
-        status, body = rest_post(daphne_server, "/api/users/dave/disconnect/", token)
+        status, body = await arest(daphne_server, token, "POST", "/api/users/dave/disconnect/")
         assert status == 202, body
         assert (await sio.record("d", "disconnect"))["reason"] == "io server disconnect"
 
