@@ -14,7 +14,8 @@ from django.db.models import Count
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
-from rooms.models import Room
+from rooms.models import Room, RoomListEntry
+from rooms.permissions import is_admin
 
 from .models import ChatUser, DirectListEntry, Message
 from .permissions import has_direct_access
@@ -29,6 +30,18 @@ NEXT_ID_SQL = (
 )
 STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, text) VALUES (%s, %s, %s)"
 TRIM_SQL = f"DELETE FROM {Message._meta.db_table} WHERE room_id = %s AND message_id <= %s"
+ROOM_AND_READER_SQL = (
+    f"SELECT r.id, r.owner, r.last_message_id,"
+    f" EXISTS (SELECT 1 FROM {RoomListEntry._meta.db_table} e"
+    f" WHERE e.room_id = r.id AND e.user_name = %s AND e.list_name = 'adminlist'),"
+    f" EXISTS (SELECT 1 FROM {RoomUser._meta.db_table} u WHERE u.room_id = r.id AND u.user_name = %s)"
+    f" FROM {Room._meta.db_table} r WHERE r.name = %s AND NOT r.deleting"
+)
+OLDEST_SQL = f"SELECT MIN(message_id) FROM {Message._meta.db_table} WHERE room_id = %s"
+PAGE_SQL = (
+    f"SELECT text FROM {Message._meta.db_table}"
+    " WHERE room_id = %s AND message_id >= %s AND message_id <= %s ORDER BY message_id DESC"
+)
 
 
 def get_user(name):
@@ -69,6 +82,40 @@ def post_message(room_name, user_name, message, bypass_permissions, now):
             if message["id"] > max_size:
                 cursor.execute(TRIM_SQL, [room_id, message["id"] - max_size])
     return message
+
+
+def history_page(room_name, user_name, after_id, limit, bypass_permissions):
+    """roomHistoryGet (docs/protocol.md, History): up to `limit` messages after
+    `after_id`, newest first, for a reader of the room (noRoom, notJoined).
+
+    One hop and three plain statements, like `post_message`: the room with the
+    caller's adminlist entry and presence, the oldest stored id, the page.
+    """
+    row = None
+    if is_valid_name(room_name):
+        with connection.cursor() as cursor:
+            cursor.execute(ROOM_AND_READER_SQL, [user_name, user_name, room_name])
+            row = cursor.fetchone()
+    if row is None:
+        raise ChatServiceError("noRoom", room_name)
+    room_id, owner, last_message_id, in_adminlist, present = row
+    if not bypass_permissions:
+        admin = is_admin(Room(owner=owner), user_name, {"adminlist"} if in_adminlist else set())
+        if not (admin or (user_name is not None and present)):
+            raise ChatServiceError("notJoined", room_name)
+    if limit <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(OLDEST_SQL, [room_id])
+        (oldest,) = cursor.fetchone()
+        if oldest is None:
+            return []
+        first = max(after_id + 1, oldest)
+        final = min(first + limit - 1, last_message_id)
+        if first > final:
+            return []
+        cursor.execute(PAGE_SQL, [room_id, first, final])
+        return [json.loads(text) for (text,) in cursor.fetchall()]
 
 
 class MessagingStore:
@@ -195,17 +242,5 @@ class MessagingStore:
         return [json.loads(text) for text in texts]
 
     @database_sync_to_async
-    def history_after(self, room, after_id, limit):
-        """docs/protocol.md, History: up to `limit` messages after `after_id`, newest first."""
-        if limit <= 0:
-            return []
-        stored = Message.objects.filter(room_id=room.id)
-        oldest = stored.order_by("message_id").values_list("message_id", flat=True).first()
-        if oldest is None:
-            return []
-        first = max(after_id + 1, oldest)
-        final = min(first + limit - 1, room.last_message_id)
-        if first > final:
-            return []
-        texts = stored.filter(message_id__gte=first, message_id__lte=final).order_by("-message_id").values_list("text", flat=True)
-        return [json.loads(text) for text in texts]
+    def history_page(self, room_name, user_name, after_id, limit, bypass_permissions):
+        return history_page(room_name, user_name, after_id, limit, bypass_permissions)

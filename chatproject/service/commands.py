@@ -198,11 +198,10 @@ async def room_get_whitelist_mode(svc, info, room_name):
 
 
 async def room_history_get(svc, info, room_name, after_id, limit):
-    room = await svc.rooms.get_room(room_name)
-    await require_reader(svc, room, info)
+    """The read rule of `require_reader` and the page, in one store call (bench/)."""
     if not info.bypass_permissions:
         limit = min(limit, svc.options.history_max_get_messages)
-    return await svc.messaging.history_after(room, after_id, limit)
+    return await svc.messaging.history_page(room_name, info.user_name, after_id, limit, info.bypass_permissions)
 
 
 async def room_history_info(svc, info, room_name):
