@@ -151,17 +151,10 @@ class SioDriver:
 
     # Sockets
 
-    async def connect(self, socket, server, query=None, auth=None, transports=None, upgrade=None):
-        """Open ``socket`` to ``server``'s /chat-service namespace (no wait)."""
-        options = {}
-        if query is not None:
-            options["query"] = query
-        if auth is not None:
-            options["auth"] = auth
-        if transports is not None:
-            options["transports"] = transports
-        if upgrade is not None:
-            options["upgrade"] = upgrade
+    async def connect(self, socket, server, **options):
+        """Open ``socket`` to ``server``'s /chat-service namespace (no wait).
+        ``options`` are the client's own (``query``, ``auth``, ``transports``,
+        ``extraHeaders`` ...); reconnection is always off."""
         await self.send(op="connect", socket=socket, url=server.http_url + NAMESPACE, options=options)
 
     async def login(self, socket, server, user, **options):

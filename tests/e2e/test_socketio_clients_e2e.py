@@ -212,6 +212,20 @@ async def test_v5_auth_payload_logs_in(socketio_clients_installed, daphne_server
         assert reply["event"] == "loginConfirmed" and reply["args"][0] == "alice", reply
 
 
+@pytest.mark.parametrize("origin, admitted", [("http://127.0.0.1", True), ("http://evil.example", False)])
+async def test_browser_origins_are_checked_on_websocket(sio, daphne_server, origin, admitted):
+    """A WebSocket handshake with an Origin header is checked as on the native
+    endpoint (ALLOWED_HOSTS); Node clients send none and are admitted (every
+    other test). Node's polling cannot send an Origin header at all."""
+    await sio.connect("a", daphne_server, query={"user": "alice"}, transports=["websocket"],
+                      extraHeaders={"Origin": f"{origin}:{daphne_server.port}"})
+    reply = await sio.login_reply("a")
+    if admitted:
+        assert reply["type"] == "event" and reply["event"] == "loginConfirmed", reply
+    else:
+        assert reply["type"] == "connect_error", reply
+
+
 @pytest.mark.daphne_env(**ROOMS_ON)
 async def test_server_side_disconnect_reaches_the_client_and_ends_presence(sio, daphne_server):
     token = staff_token(daphne_server)
