@@ -8,11 +8,21 @@ import time
 
 import pytest
 
-from .harness import RedisServer, RpcError, ws_client
+from .harness import RedisServer, RpcError, wait_until, ws_client
 
 pytestmark = pytest.mark.e2e
 
 ROOM = "room1"
+NOTICE = 1.0  # s: with heartbeatRate 200 ms, every command this long after Redis stops is refused
+
+
+def ok_after(outcomes, since):
+    """How many commands succeeded after ``since`` (time.monotonic())."""
+    return sum(1 for t, _, kind, _ in outcomes if kind == "ok" and t > since)
+
+
+def refused_after(outcomes, since):
+    return any(kind == "unavailable" and t > since for t, _, kind, _ in outcomes)
 
 
 @pytest.fixture
@@ -65,24 +75,28 @@ async def test_processes_survive_a_redis_outage_and_reconnect(daphne_cluster, pr
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(writer(c, tag, outcomes[tag], stop)) for tag, c in (("a", sa), ("b", sb))]
         try:
-            await asyncio.sleep(0.5)
+            await wait_until(lambda: all(ok_after(seen, 0) for seen in outcomes.values()),
+                             timeout=30, what="both writers succeeding")
             await asyncio.to_thread(private_redis.stop)
             down_at = time.monotonic()
-            await asyncio.sleep(2.0)
             # Both processes noticed (heartbeat probe) and refuse state changes.
+            await wait_until(
+                lambda: all(refused_after(seen, down_at + NOTICE) for seen in outcomes.values()),
+                timeout=60, interval=0.1, what="both processes refusing while Redis is down")
             with pytest.raises(RpcError) as refused:
                 await late.call("roomJoin", ROOM)
             assert refused.value.data["code"] == "unavailable"
             assert a.running and b.running
             await asyncio.to_thread(private_redis.start)
             up_at = time.monotonic()
-            await asyncio.sleep(3.0)
+            await wait_until(lambda: all(ok_after(seen, up_at) >= 3 for seen in outcomes.values()),
+                             timeout=60, interval=0.1, what="both writers succeeding after Redis is back")
         finally:
             stop.set()
             await asyncio.gather(*tasks)
 
         for tag, seen in outcomes.items():
-            during = [kind for t, _, kind, _ in seen if down_at + 1.0 < t < up_at]
+            during = [kind for t, _, kind, _ in seen if down_at + NOTICE < t < up_at]
             assert during and set(during) == {"unavailable"}, (tag, during)
             assert any(kind == "ok" for t, _, kind, _ in seen if t > up_at), (tag, seen[-5:])
             assert seen[-1][2] == "ok", (tag, seen[-5:])
