@@ -125,6 +125,12 @@ class SioDriver:
         errors = [r for r in self.records if r.get("type") == "driver_error"]
         assert not errors, f"client.js refused commands: {errors}"
 
+    async def kill(self):
+        """SIGKILL the Node process: its connections vanish without a goodbye
+        (the kernel closes the TCP connections; a polling client just stops polling)."""
+        self.proc.kill()
+        await self.proc.wait()
+
     async def send(self, **command):
         self.proc.stdin.write(json.dumps(command).encode() + b"\n")
         await self.proc.stdin.drain()

@@ -7,9 +7,11 @@ Engine.IO 3, ``sio4`` for Engine.IO 4). The 2.x expectations (ack shapes,
 error strings, notification arguments) were first checked against the
 original chat-service 1.0.0 (bench/peer), as docs/testing.md records.
 """
+import re
+
 import pytest
 
-from .harness import arest, staff_token, ws_client
+from .harness import arest, staff_token, wait_until, ws_client
 from .socketio_clients import open_driver, sio, socketio_clients_installed  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -202,6 +204,50 @@ async def test_transports_carry_commands_and_notifications(sio, daphne_server, m
     assert await sio.transport("a") == expected
     if mode != "upgrade":
         await sio.no_record("a", "upgrade", wait=0.5)
+
+
+@pytest.mark.daphne_env(CHAT_RATE_LIMIT="1", CHAT_RATE_BURST="3")
+async def test_rate_limit_applies_and_the_connection_stays_open(sio, daphne_server):
+    """protocol.md, Limits: 3 requests of a burst run, the rest get rateLimited."""
+    await sio.login("a", daphne_server, "alice")
+    tags = []
+    for _ in range(6):  # within well under a second: at most one token comes back
+        tag = f"burst{len(tags)}"
+        await sio.send(op="emit", socket="a", event="listOwnSockets", args=[], ack=tag)
+        tags.append(tag)
+    acks = [await sio.take(lambda r, t=tag: r.get("ack") == t, f"ack {tag}") for tag in tags]
+    assert all(ack["nargs"] == 2 for ack in acks), acks
+    assert all(ack["args"][0] is None for ack in acks[:3]), acks
+    limited = [ack["args"][0] for ack in acks if ack["args"][0] is not None]
+    assert limited and all(
+        re.fullmatch(r"ChatServiceError: Rate limit exceeded, retry in \d+ ms", error) for error in limited), acks
+
+    async def accepted():
+        return (await sio.call("a", "listOwnSockets"))["args"][0] is None
+
+    await wait_until(accepted, 20, interval=0.5, what="a request accepted again")
+    await sio.no_record("a", "disconnect", wait=0.2)  # limited, never disconnected
+
+
+GHOST_ENV = {**ROOMS_ON, "CHAT_HEARTBEAT_RATE": "1000", "CHAT_HEARTBEAT_TIMEOUT": "5000"}
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.daphne_env(**GHOST_ENV)
+async def test_no_ghost_presence_after_the_client_process_dies(sio, daphne_server, transport):
+    """protocol.md, Limits: however a connection ends, its presence is gone
+    within heartbeatTimeout (5 s here). A killed WebSocket client closes its
+    TCP connection; a killed polling client just stops polling, which only
+    the heartbeat reveals."""
+    await sio.login("a", daphne_server, "alice", transports=[transport])
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    async with ws_client(daphne_server, user="bob") as watcher:
+        await watcher.call("roomJoin", "room1")
+        assert sorted(await watcher.call("roomGetAccessList", "room1", "userlist")) == ["alice", "bob"]
+        await sio.kill()
+        assert await watcher.next_notification("roomUserLeft", timeout=5 + 15) == ["room1", "alice"]
+        assert await watcher.call("roomGetAccessList", "room1", "userlist") == ["bob"]
 
 
 async def test_v5_auth_payload_logs_in(socketio_clients_installed, daphne_server, tmp_path):
