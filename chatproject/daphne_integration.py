@@ -3,7 +3,8 @@
 - The service starts when the reactor runs and closes before it stops
   (SIGTERM, SIGINT): daphne cancels consumers at shutdown, so the disconnect
   clean-up cannot live in them.
-- Writing a frame skips autobahn's per-write debug formatting.
+- Writing a frame skips autobahn's per-write debug formatting, and opening a
+  connection its pretty-printed dump of the protocol options.
 - Outgoing messages have no size limit. daphne hands `maxFrameBytes` to
   autobahn, which applies it to what the server sends as well and raises, so
   a large reply or notification would never arrive; only incoming frames are
@@ -63,6 +64,7 @@ class Wire:
 
 
 def _customise_daphne():
+    import autobahn.websocket.protocol as autobahn_protocol
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
@@ -80,6 +82,18 @@ def _customise_daphne():
                 return super().sendData(data, sync, chopsize)
             self.transport.write(data)
             self.trafficStats.outgoingOctetsWireLevel += len(data)
+
+        def _connectionMade(self):
+            """autobahn pretty-prints its forty options for a debug line on every
+            new connection, even with debug logging off: a twentieth of a login's
+            CPU (bench/). The reactor is single-threaded, so nothing else formats
+            while the printer is switched off."""
+            pformat = autobahn_protocol.pformat
+            autobahn_protocol.pformat = _no_format
+            try:
+                super()._connectionMade()
+            finally:
+                autobahn_protocol.pformat = pformat
 
         def serverSend(self, content, binary=False):
             limit = self.maxMessagePayloadSize
@@ -108,6 +122,10 @@ def _customise_daphne():
         return create_application(server, protocol, scope)
 
     Server.create_application = create_application_with_wire
+
+
+def _no_format(value):
+    return ""
 
 
 def attach_to_daphne(service):

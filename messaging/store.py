@@ -30,6 +30,9 @@ NEXT_ID_SQL = (
 )
 STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, text) VALUES (%s, %s, %s)"
 TRIM_SQL = f"DELETE FROM {Message._meta.db_table} WHERE room_id = %s AND message_id <= %s"
+ENSURE_USER_SQL = (
+    f"INSERT INTO {ChatUser._meta.db_table} (name, whitelist_only) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+)
 ROOM_AND_READER_SQL = (
     f"SELECT r.id, r.owner, r.last_message_id,"
     f" EXISTS (SELECT 1 FROM {RoomListEntry._meta.db_table} e"
@@ -139,8 +142,10 @@ class MessagingStore:
 
     @database_sync_to_async
     def ensure_user(self, name):
-        """The user record of a name that logs in, created at its first login."""
-        ChatUser.objects.get_or_create(name=name)
+        """The user record of a name that logs in, created at its first login:
+        one plain statement on every login (get_or_create took two to four)."""
+        with connection.cursor() as cursor:
+            cursor.execute(ENSURE_USER_SQL, [name, False])
 
     @database_sync_to_async
     def has_user(self, name):

@@ -1,0 +1,38 @@
+"""The login's store calls in plain SQL (bench/RESULTS.md, What each change
+bought): a returning user keeps the record and settings it has, and a login
+costs the same statements for a new and a returning user."""
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from messaging.models import ChatUser
+from messaging.store import MessagingStore
+from presence.store import PresenceStore
+from tests.conftest import U1, U2
+
+
+def _login_statements(user_name, socket_id):
+    """The statements of the login's two store calls, run as the service runs them."""
+    with CaptureQueriesContext(connection) as queries:
+        MessagingStore.__dict__["ensure_user"].func(None, user_name)
+        nconnected = PresenceStore.__dict__["add_socket"].func(None, user_name, socket_id, "instance-x", 1)
+    return len(queries.captured_queries), nconnected
+
+
+async def test_login_statements_are_the_same_for_new_and_returning_users(chat, svc):
+    new = await sync_to_async(_login_statements)(U2, "socket-a")
+    returning = await sync_to_async(_login_statements)(U2, "socket-b")
+    assert (new[1], returning[1]) == (1, 2)
+    assert new[0] == returning[0]
+    assert await sync_to_async(ChatUser.objects.filter(name=U2).count)() == 1
+
+
+async def test_returning_user_keeps_their_settings(chat, svc):
+    s1 = await chat.client(svc, U1)
+    await s1.call("directSetWhitelistMode", True)
+    await s1.call("directAddToList", "whitelist", [U2])
+    await s1.close()
+    again = await chat.client(svc, U1)
+    assert await again.call("directGetWhitelistMode") is True
+    assert await again.call("directGetAccessList", "whitelist") == [U2]
+    assert await svc.messaging.has_user(U1)
