@@ -271,3 +271,72 @@ async def test_b219_never_started_service(chat, svc):
     assert other.instance_uid is None  # the API calls did not start it
     await other.disconnect_user_sockets(U1)
     assert await s1.wait_closed() == 1000
+
+
+# change_room: the room edit the REST API and the admin share.
+
+
+async def test_change_room_grants_before_it_revokes(chat, svc):
+    """A user whitelisted as the room closes stays; one blacklisted and dropped
+    from the adminlist in the same change is removed, once."""
+    await svc.add_room(R1, {"adminlist": [U2], "enableAccessListsUpdates": False})
+    stays, goes = await chat.client(svc, U1), await chat.client(svc, U2)
+    for client in (stays, goes):
+        await client.call("roomJoin", R1)
+    await svc.change_room(R1, {
+        "enableAccessListsUpdates": True, "historyMaxSize": 3, "owner": U3, "whitelistOnly": True,
+        "addToLists": {"whitelist": [U1], "blacklist": [U2]}, "removeFromLists": {"adminlist": [U2]},
+    })
+    # The flag went on first, so the mode change of this same edit is announced.
+    assert await stays.notification("roomModeChanged") == [R1, True]
+    assert await goes.notification("roomAccessRemoved") == [R1]
+    await stays.no_notification("roomAccessRemoved")
+    read = {"bypassPermissions": True}
+    assert await svc.exec_user_command(read, "roomGetAccessList", R1, "userlist") == [U1]
+    assert await svc.exec_user_command(read, "roomGetAccessList", R1, "adminlist") == []
+    assert await svc.exec_user_command(read, "roomGetOwner", R1) == U3
+    assert await svc.exec_user_command(read, "roomGetWhitelistMode", R1) is True
+
+
+async def test_change_room_swaps_whitelist_names_at_the_size_limit(chat):
+    svc = await chat.start({"roomListSizeLimit": 2})
+    await svc.add_room(R1, {"whitelist": ["a", "b"]})
+    await svc.change_room(R1, {"addToLists": {"whitelist": ["c"]}, "removeFromLists": {"whitelist": ["a"]}})
+    assert sorted(await svc.exec_user_command(True, "roomGetAccessList", R1, "whitelist")) == ["b", "c"]
+
+
+async def test_change_room_failure_names_its_step_and_what_was_applied(chat):
+    svc = await chat.start({"roomListSizeLimit": 1})
+    await svc.add_room(R1)
+    error = await service_error(svc.change_room(R1, {
+        "owner": U1, "enableUserlistUpdates": True, "addToLists": {"whitelist": ["a", "b"], "blacklist": ["c"]},
+    }))
+    assert (error.code, error.args) == ("listLimitExceeded", ("whitelist",))
+    assert error.step == "adding to the whitelist ['a', 'b']"
+    assert error.applied == ["userlist updates on", "owner 'user1'"]
+    read = {"bypassPermissions": True}
+    assert await svc.exec_user_command(read, "roomGetOwner", R1) == U1
+    assert await svc.exec_user_command(read, "roomGetAccessList", R1, "blacklist") == []
+
+
+@pytest.mark.parametrize("changes,code,args", [
+    ({"whitelistonly": True}, "badArgument", ("whitelistonly", True)),
+    ({"owner": U1, "addToLists": ["whitelist"]}, "badArgument", ("addToLists", ["whitelist"])),
+    ({"owner": U1, "addToLists": {"userlist": [U1]}}, "noList", ("userlist",)),
+    ({"owner": U1, "removeFromLists": {"whitelist": U1}}, "badArgument", ("whitelist", U1)),
+    ({"owner": U1, "whitelistOnly": "yes"}, "badArgument", (1, "yes")),
+])
+async def test_change_room_refuses_bad_changes(svc, changes, code, args):
+    """Malformed changes are refused before anything is applied; a bad mode
+    value is refused by roomSetWhitelistMode itself, after the owner."""
+    await svc.add_room(R1, {"owner": U2})
+    error = await service_error(svc.change_room(R1, changes))
+    assert (error.code, error.args) == (code, args)
+    owner = await svc.exec_user_command(True, "roomGetOwner", R1)
+    assert owner == (U1 if code == "badArgument" and args[0] == 1 else U2)
+
+
+async def test_change_room_of_a_missing_room(svc):
+    for changes in ({"owner": U1}, {}):
+        error = await service_error(svc.change_room("nope", changes))
+        assert (error.code, error.args) == ("noRoom", ("nope",))

@@ -25,24 +25,13 @@ from django.utils.http import urlencode
 
 from chatproject import service
 from chatproject.common.errors import ChatServiceError
-from chatproject.common.names import MAX_SAFE_INTEGER, bad_characters, check_name
+from chatproject.service.server_api import RoomChangeError
+from chatproject.common.names import MAX_SAFE_INTEGER, name_problem
 from messaging.models import Message
 from presence.models import Membership, RoomUser
 from rooms.models import ACCESS_LISTS, Room, RoomListEntry
 
 logger = logging.getLogger("chat")
-
-
-
-def invalid_name_reason(name):
-    """Why `name` breaks the name rule (docs/protocol.md, Names), or None when it is valid."""
-    try:
-        check_name(name)
-    except ChatServiceError:
-        if not name:
-            return "a name cannot be empty"
-        return "contains " + ", ".join(repr(c) for c in bad_characters(name))
-    return None
 
 
 def count_of(model):
@@ -55,14 +44,16 @@ def count_of(model):
 def run_steps(request, steps, what):
     """Run the service calls of one admin change in order; report the first failure.
 
-    Stops at the first error: later steps could depend on it (a user added to
-    the whitelist before whitelist-only mode is switched on).
+    Stops at the first error: later steps could depend on it. A failing
+    `change_room` names its own failed step and those applied before it.
     """
     done = 0
     for description, call in steps:
         try:
             call()
         except ChatServiceError as exc:
+            if isinstance(exc, RoomChangeError):
+                description, done = exc.step, done + len(exc.applied)
             logger.warning("admin change %s: %s failed: %s", what, description, exc)
             messages.error(
                 request,
@@ -102,6 +93,16 @@ class NameListField(forms.CharField):
 
     def has_changed(self, initial, data):
         return set(self.to_python(initial or [])) != set(self.to_python(data))
+
+
+# Form fields and the change_room keys they edit.
+CHANGE_KEYS = {
+    "enable_access_lists_updates": "enableAccessListsUpdates",
+    "enable_userlist_updates": "enableUserlistUpdates",
+    "history_max_size": "historyMaxSize",
+    "owner": "owner",
+    "whitelist_only": "whitelistOnly",
+}
 
 
 class RoomForm(forms.ModelForm):
@@ -167,7 +168,7 @@ class RoomForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"]
-        reason = invalid_name_reason(name)
+        reason = name_problem(name)
         if reason:
             raise forms.ValidationError(f"Invalid room name {name!r}: {reason}.")
         return name
@@ -175,7 +176,7 @@ class RoomForm(forms.ModelForm):
     def clean_owner(self):
         owner = self.cleaned_data.get("owner")
         if owner is not None and owner != self.initial.get("owner"):
-            reason = invalid_name_reason(owner)
+            reason = name_problem(owner)
             if reason:
                 raise forms.ValidationError(f"Invalid user name {owner!r}: {reason}.")
         return owner
@@ -187,7 +188,7 @@ class RoomForm(forms.ModelForm):
         for name in names:
             if name in previous:
                 continue  # kept as it was: names added elsewhere are not re-judged here
-            reason = invalid_name_reason(name)
+            reason = name_problem(name)
             if reason:
                 errors.append(f"{name!r} is not a valid user name ({reason}).")
         limit = service.api.options.room_list_size_limit
@@ -220,58 +221,21 @@ class RoomForm(forms.ModelForm):
             "adminlist": data["adminlist"],
         }
 
-    def change_steps(self, room_name):
-        """The service calls that turn what the operator saw into what they saved.
-
-        Order matters for users who are in the room: flags first (they gate
-        this edit's own notifications), then the owner, then everything that
-        grants access, then what revokes it. The last call naming a user
-        therefore re-checks them against the final state, and nobody who keeps
-        access in the final state is removed on the way.
-        """
-        api = service.api.sync
+    def room_changes(self):
+        """The `change_room` changes that turn what the operator saw into what they saved."""
         data = self.cleaned_data
-        changed = lambda name: name in data and data[name] != self.shown_value(name)  # noqa: E731
-        steps = []
-        if changed("enable_access_lists_updates"):
-            mode = data["enable_access_lists_updates"]
-            steps.append((f"access list updates {'on' if mode else 'off'}", partial(api.change_access_lists_updates, room_name, mode)))
-        if changed("enable_userlist_updates"):
-            mode = data["enable_userlist_updates"]
-            steps.append((f"userlist updates {'on' if mode else 'off'}", partial(api.change_userlist_updates, room_name, mode)))
-        if changed("history_max_size"):
-            size = data["history_max_size"]
-            steps.append((f"history size {size}", partial(api.change_room_history_max_size, room_name, size)))
-        if changed("owner"):
-            steps.append((f"owner {data['owner']!r}", partial(api.change_room_owner, room_name, data["owner"])))
-
-        added, removed = {}, {}
+        changes = {
+            key: data[field] for field, key in CHANGE_KEYS.items()
+            if field in data and data[field] != self.shown_value(field)
+        }
         for list_name in ACCESS_LISTS:
             before, after = self.shown_value(list_name), data[list_name]
-            added[list_name] = [n for n in after if n not in set(before)]
-            removed[list_name] = [n for n in before if n not in set(after)]
-
-        def list_step(command, list_name, names):
-            if names:
-                verb = "adding to" if command == "roomAddToList" else "removing from"
-                steps.append((f"{verb} the {list_name} {names!r}", partial(api.exec_user_command, True, command, room_name, list_name, names)))
-
-        def mode_step(mode):
-            steps.append((f"whitelist-only mode {'on' if mode else 'off'}", partial(api.exec_user_command, True, "roomSetWhitelistMode", room_name, mode)))
-
-        mode_changed, mode = changed("whitelist_only"), data.get("whitelist_only")
-        list_step("roomAddToList", "adminlist", added["adminlist"])
-        list_step("roomRemoveFromList", "blacklist", removed["blacklist"])
-        if mode_changed and not mode:
-            mode_step(False)
-        # Removals first within the list, so a swap at the size limit fits.
-        list_step("roomRemoveFromList", "whitelist", removed["whitelist"])
-        list_step("roomAddToList", "whitelist", added["whitelist"])
-        if mode_changed and mode:
-            mode_step(True)
-        list_step("roomAddToList", "blacklist", added["blacklist"])
-        list_step("roomRemoveFromList", "adminlist", removed["adminlist"])
-        return steps
+            added, removed = [n for n in after if n not in set(before)], [n for n in before if n not in set(after)]
+            if added:
+                changes.setdefault("addToLists", {})[list_name] = added
+            if removed:
+                changes.setdefault("removeFromLists", {})[list_name] = removed
+        return changes
 
 
 @admin.register(Room)
@@ -373,8 +337,9 @@ class RoomAdmin(admin.ModelAdmin):
             service.api.sync.add_room(name, form.room_state())
             obj.pk = Room.objects.values_list("pk", flat=True).get(name=name)
             return
-        steps = form.change_steps(name)
-        if steps:
+        changes = form.room_changes()
+        if changes:
+            steps = [("changing the room", partial(service.api.sync.change_room, name, changes))]
             transaction.on_commit(partial(run_steps, request, steps, f"Room {name!r}"))
 
     def save_related(self, request, form, formsets, change):

@@ -33,7 +33,7 @@ class RoomsView(AdminView):
 
 
 class RoomView(AdminView):
-    """One room: its detail form; PATCH changes settings in a fixed order; DELETE is deleteRoom."""
+    """One room: its detail form; PATCH is change_room; DELETE is deleteRoom."""
 
     @extend_schema(operation_id="rooms_read", parameters=path_params("room"), responses=responses(_200=s.RoomDetail))
     def get(self, request, room):
@@ -44,19 +44,8 @@ class RoomView(AdminView):
         responses={**responses(_200=s.RoomDetail), 415: s.Error},
     )
     def patch(self, request, room):
-        changes = self.body(s.RoomPatchRequest)
         name = self.names["room"]
-        api = service.api.sync
-        if "owner" in changes:
-            api.change_room_owner(name, changes["owner"])
-        if "historyMaxSize" in changes:
-            api.change_room_history_max_size(name, changes["historyMaxSize"])
-        if "enableAccessListsUpdates" in changes:
-            api.change_access_lists_updates(name, changes["enableAccessListsUpdates"])
-        if "enableUserlistUpdates" in changes:
-            api.change_userlist_updates(name, changes["enableUserlistUpdates"])
-        if "whitelistOnly" in changes:
-            api.exec_user_command(True, "roomSetWhitelistMode", name, changes["whitelistOnly"])
+        service.api.sync.change_room(name, self.body(s.RoomPatchRequest))
         return Response(service.api.sync.room_detail(name))
 
     @extend_schema(operation_id="rooms_delete", parameters=path_params("room"), responses=responses(_204=None))

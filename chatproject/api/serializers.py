@@ -125,11 +125,11 @@ class RoomCreateRequest(StrictSerializer):
 
 
 class RoomPatchRequest(StrictSerializer):
-    # Declared in the order the changes are applied (docs/rest-api.md, Endpoints).
-    owner = StrictString(required=False, allow_null=True)
-    historyMaxSize = StrictInteger(required=False, min_value=0)
+    # Declared in the order change_room applies them (docs/hooks-and-python-api.md, Changing a room).
     enableAccessListsUpdates = StrictBoolean(required=False)
     enableUserlistUpdates = StrictBoolean(required=False)
+    historyMaxSize = StrictInteger(required=False, min_value=0)
+    owner = StrictString(required=False, allow_null=True)
     whitelistOnly = StrictBoolean(required=False)
 
 

@@ -19,9 +19,12 @@ def check_name(name):
         raise ChatServiceError("invalidName", name)
 
 
-def bad_characters(name):
-    """The characters of `name` that break the name rule, each once, sorted."""
-    return sorted(set(_BAD_NAME_CHARACTERS.findall(name)))
+def name_problem(name):
+    """Why the string `name` breaks the name rule, for people; None when it is valid."""
+    if not name:
+        return "a name cannot be empty"
+    bad = sorted(set(_BAD_NAME_CHARACTERS.findall(name)))
+    return "contains " + ", ".join(repr(c) for c in bad) if bad else None
 
 
 def snake_case(camel):
