@@ -1,11 +1,13 @@
 """ASGI entry point: `daphne chatproject.asgi:application`.
 
-HTTP goes to Django; `/ws/chat/` to the chat consumer. The Django user of a
-WebSocket is resolved during its login, after the handshake is accepted, so
-that a storm of handshakes never waits for the database
-(docs/protocol.md, Login).
+HTTP goes to Django, except `/socket.io/` (long-polling of the socket.io
+endpoint, docs/socketio.md); WebSockets go to `/ws/chat/` (the native
+endpoint) or `/socket.io/`. The Django user of a connection is resolved
+during its login, after the handshake is accepted, so that a storm of
+handshakes never waits for the database (docs/protocol.md, Login).
 """
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
@@ -19,13 +21,35 @@ from django.urls import re_path  # noqa: E402
 from chatproject import service  # noqa: E402
 from chatproject.consumers import ChatConsumer, origin_checked  # noqa: E402
 from chatproject.daphne_integration import attach_to_daphne  # noqa: E402
+from chatproject.socketio.app import SocketIOApp  # noqa: E402
+
+SOCKETIO_PATH = r"^socket\.io/?$"
+SOCKETIO_HTTP_PATH = re.compile(r"^/socket\.io/?$")
 
 
-def build_application(service=None):
-    """The ASGI application; `service` defaults to `chatproject.service.api`."""
-    websocket_routes = URLRouter([re_path(r"^ws/chat/?$", ChatConsumer.as_asgi(service=service))])
+def http_routes(socketio, django):
+    """`/socket.io/` to the socket.io endpoint (session cookie included), the rest to Django."""
+    socketio = SessionMiddlewareStack(socketio)
+
+    async def route(scope, receive, send):
+        application = socketio if SOCKETIO_HTTP_PATH.match(scope["path"]) else django
+        await application(scope, receive, send)
+
+    return route
+
+
+def build_application(service=None, socketio=None):
+    """The ASGI application; `service` defaults to `chatproject.service.api`,
+    `socketio` (the socket.io endpoint and its sessions) to a new SocketIOApp."""
+    socketio = socketio or SocketIOApp(service)
+    websocket_routes = URLRouter(
+        [re_path(r"^ws/chat/?$", ChatConsumer.as_asgi(service=service)), re_path(SOCKETIO_PATH, socketio)]
+    )
     return ProtocolTypeRouter(
-        {"http": django_application, "websocket": origin_checked(SessionMiddlewareStack(websocket_routes))}
+        {
+            "http": http_routes(socketio, django_application),
+            "websocket": origin_checked(SessionMiddlewareStack(websocket_routes)),
+        }
     )
 
 

@@ -1,0 +1,251 @@
+"""Engine.IO sessions: one per client, on long-polling, WebSocket, or polling
+upgraded to WebSocket, with the heartbeats of its generation.
+
+Outgoing packets of a polling session wait in a buffer for the client's next
+GET; on a WebSocket they go through a `WebSocketOutbox`. One sweeper task per
+process sends the Engine.IO 4 pings and ends sessions that stopped talking
+(no packet for pingInterval + pingTimeout), so a dead client leaves no ghost.
+"""
+import asyncio
+import logging
+import secrets
+import time
+
+from .engineio import CLOSE, MESSAGE, NOOP, PING, PONG, EngineError, encode_payload
+
+logger = logging.getLogger("chat")
+
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 4002  # daphne's WebSocket closes with 1000 or 3000-4999 only
+CLOSE_UNSUPPORTED_DATA = 4003
+CLOSE_FLUSH_SECONDS = 2.0  # how long a server-side close waits for a poller to take it
+
+
+class Engine:
+    """This process's Engine.IO sessions and their heartbeat sweeper."""
+
+    def __init__(self, ping_interval, ping_timeout):
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.sessions = {}  # sid -> EngineSession
+        self._sweeper = None
+
+    @classmethod
+    def within(cls, heartbeat_timeout_ms):
+        """Engine.IO's usual 25 s / 20 s, shortened so that a dead session ends
+        within the service's `heartbeatTimeout` (docs/protocol.md, Limits: no
+        ghost presence)."""
+        share = heartbeat_timeout_ms * 0.4 / 1000
+        return cls(min(25.0, share), min(20.0, share))
+
+    def open(self, generation, scope):
+        session = EngineSession(self, secrets.token_urlsafe(15), generation, scope)
+        self.sessions[session.sid] = session
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+        return session
+
+    async def _sweep(self):
+        tick = min(1.0, self.ping_interval / 4, self.ping_timeout / 4)
+        try:
+            while self.sessions:
+                await asyncio.sleep(tick)
+                now = time.monotonic()
+                for session in list(self.sessions.values()):
+                    session.check(now)
+        finally:
+            self._sweeper = None
+
+
+class EngineSession:
+    """One Engine.IO connection. `listener` (set by the namespace layer) gets
+    `message(text)` for each message packet and `ended()` once."""
+
+    def __init__(self, engine, sid, generation, scope):
+        self.engine = engine
+        self.sid = sid
+        self.generation = generation
+        self.scope = scope  # the handshake request's
+        self.transport = "polling"
+        self.listener = None
+        self.closing = False  # the server closed it; the close may still be unsent
+        self.ended = False
+        self._buffer = []
+        self._buffer_chars = 0
+        self._wakeup = asyncio.Event()
+        self._polling = False  # a GET is waiting
+        self._outbox = None  # the WebSocket's, once on one
+        self._ws_open = False
+        self._probe = None  # the outbox of a WebSocket being upgraded to
+        now = time.monotonic()
+        self.last_seen = now
+        self._last_ping = now
+        self._closed_at = None
+
+    # Outgoing.
+
+    def send(self, packet):
+        if self.closing or self.ended:
+            return
+        self._put(packet)
+
+    def _put(self, packet):
+        if self._outbox is not None:
+            self._outbox.send_text(packet)
+        else:
+            self._buffer.append(packet)
+            self._buffer_chars += len(packet)
+            self._wakeup.set()
+
+    def unsent_bytes(self):
+        return self._outbox.unsent_bytes() if self._outbox is not None else self._buffer_chars
+
+    def discard(self):
+        """Drop what the client has not taken (a slow reader's backlog)."""
+        if self._outbox is not None:
+            self._outbox.discard()
+        else:
+            self._buffer.clear()
+            self._buffer_chars = 0
+
+    def close(self):
+        """Close from the server: nothing more is sent. The client closes the
+        session once it has read the namespace's DISCONNECT (closing it here
+        at once would make a socket.io 4 client drop the packets before it);
+        one that does not is ended by the sweeper after pingTimeout."""
+        if self.closing or self.ended:
+            return
+        self.closing = True
+        self._closed_at = time.monotonic()
+
+    async def flushed(self):
+        """Until what was sent is taken, the session ended, or a short while passed."""
+        if self._outbox is not None:
+            await self._outbox.flush()
+            return
+        deadline = time.monotonic() + CLOSE_FLUSH_SECONDS
+        while self._buffer and not self.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    def end(self, reason, close_code=None):
+        """The session is over: forget it and tell the listener, once."""
+        if self.ended:
+            return
+        logger.debug("engine.io session %s ended: %s", self.sid, reason)
+        self.ended = True
+        self.engine.sessions.pop(self.sid, None)
+        if close_code is not None and self._outbox is not None:
+            self._close_websocket(close_code)
+        if self._probe is not None:
+            self._probe.close(CLOSE_NORMAL)
+            self._probe = None
+        self._wakeup.set()
+        if self.listener is not None:
+            self.listener.ended()
+
+    def _close_websocket(self, code):
+        if self._ws_open:
+            self._ws_open = False
+            self._outbox.close(code)
+
+    # Polling.
+
+    async def poll(self, request_gone):
+        """A GET: the payload of what is buffered, waiting for something.
+        None when the client went away first (`request_gone` finished)."""
+        if self._polling or self.transport != "polling":
+            raise EngineError("overlapping or misplaced poll")
+        self._polling = True
+        try:
+            while not self._buffer and not self.ended and self.transport == "polling":
+                self._wakeup.clear()
+                waiter = asyncio.ensure_future(self._wakeup.wait())
+                try:
+                    await asyncio.wait([waiter, request_gone], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if request_gone.done():
+                    return None
+        finally:
+            self._polling = False
+        packets, self._buffer, self._buffer_chars = self._buffer, [], 0
+        if not packets:
+            packets = [CLOSE] if self.ended else [NOOP]
+        return encode_payload(packets, self.generation)
+
+    # WebSocket.
+
+    def attach_websocket(self, outbox):
+        """A WebSocket opened for this session from the start."""
+        self.transport = "websocket"
+        self._outbox = outbox
+        self._ws_open = True
+
+    def carried_by(self, outbox):
+        return self._outbox is outbox
+
+    def begin_upgrade(self, outbox):
+        if self.transport != "polling" or self.ended or self.closing or self._probe is not None:
+            raise EngineError("cannot upgrade this session")
+        self._probe = outbox
+
+    def probed(self, outbox):
+        """`2probe` on the upgrading WebSocket: answer it there, and end the
+        waiting GET with a noop so that the client can pause polling."""
+        if outbox is not self._probe:
+            raise EngineError("probe without an upgrade")
+        outbox.send_text(PONG + "probe")
+        if not self._buffer:
+            self._put(NOOP)
+
+    def upgraded(self, outbox):
+        """`5` on the probed WebSocket: it carries the session from now on."""
+        if outbox is not self._probe:
+            raise EngineError("upgrade without a probe")
+        self._probe = None
+        packets, self._buffer, self._buffer_chars = self._buffer, [], 0
+        self.attach_websocket(outbox)
+        for packet in packets:
+            outbox.send_text(packet)
+        self._wakeup.set()  # a GET still waiting is answered with a noop
+        self.last_seen = time.monotonic()
+
+    def upgrade_failed(self, outbox):
+        if outbox is self._probe:
+            self._probe = None
+
+    def websocket_gone(self, outbox):
+        """The WebSocket closed (client, network, or daphne)."""
+        if outbox is self._outbox:
+            self._ws_open = False
+            self.end("websocket closed")
+        else:
+            self.upgrade_failed(outbox)
+
+    # Incoming.
+
+    def receive(self, packet):
+        """An Engine.IO packet from the client (checked by the codec)."""
+        self.last_seen = time.monotonic()
+        kind, data = packet[0], packet[1:]
+        if kind == MESSAGE:
+            if self.listener is not None and not self.closing:
+                self.listener.message(data)
+        elif kind == PING and self.generation == 3:
+            self.send(PONG + data)
+        elif kind == PONG and self.generation == 4:
+            pass
+        elif kind == CLOSE:
+            self.end("closed by the client")
+        elif kind != NOOP:
+            raise EngineError(f"unexpected packet type {kind!r}")
+
+    def check(self, now):
+        """The sweeper's visit: send a due ping, end a dead or closed session."""
+        if self.closing and now - self._closed_at > self.engine.ping_timeout:
+            self.end("not closed by the client", CLOSE_NORMAL)
+        elif now - self.last_seen > self.engine.ping_interval + self.engine.ping_timeout:
+            self.end("ping timeout", CLOSE_NORMAL)
+        elif self.generation == 4 and now - self._last_ping >= self.engine.ping_interval:
+            self._last_ping = now
+            self.send(PING)
