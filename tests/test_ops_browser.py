@@ -7,28 +7,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import browser, new_page  # noqa: F401  (fixtures)
+from tests.browser.helpers import PASSWORD, violations, watched
 from tests.e2e.conftest import daphne_server  # noqa: F401  (fixture)
 from tests.e2e.harness import ROOT
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct-horse-battery-9"
-
-# Collected in the page: every script, style, connection or frame the policy blocked.
-WATCH_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.effectiveDirective} ${e.blockedURI} ${location.pathname}`);
-});
-"""
-
-
-def watched(page):
-    page.add_init_script(WATCH_VIOLATIONS)
-    return page
-
-
-def violations(page):
-    return page.evaluate("window.__cspViolations")
 
 
 def test_pages_admin_and_api_docs_work_under_the_policy(daphne_server, new_page):  # noqa: F811

@@ -1,5 +1,6 @@
 """Steps the browser tests share: seeding users and rooms, logging in,
-joining, sending and screenshots of the chat page."""
+joining, sending, screenshots of the chat page, and watching for what the
+Content-Security-Policy blocks."""
 import asyncio
 import concurrent.futures
 import re
@@ -10,6 +11,14 @@ from tests.e2e.harness import ROOT, ws_client
 
 ARTIFACTS = ROOT / "artifacts"
 PASSWORD = "correct-horse-battery-9"
+
+# Collected in the page: every script, style, connection or frame the policy blocked.
+WATCH_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective} ${e.blockedURI} ${location.pathname}`);
+});
+"""
 
 
 def seed(server, users=(), rooms=()):
@@ -85,3 +94,14 @@ def screenshot(page, name):
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def watched(page):
+    """``page``, recording CSP violations in every document it loads from now on."""
+    page.add_init_script(WATCH_VIOLATIONS)
+    return page
+
+
+def violations(page):
+    """What the policy blocked in the page's current document."""
+    return page.evaluate("window.__cspViolations")
