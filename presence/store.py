@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
 from chatproject.common.names import is_valid_name
+from rooms.models import Room
 
 from .models import Connection, Instance, Membership, RoomLock, RoomUser, UserSeen
 
@@ -18,6 +19,13 @@ ADD_SOCKET_SQL = (
     f"INSERT INTO {Connection._meta.db_table} (socket_id, user_name, instance_uid, connected_at) VALUES (%s, %s, %s, %s)"
 )
 USER_SOCKET_COUNT_SQL = f"SELECT COUNT(*) FROM {Connection._meta.db_table} WHERE user_name = %s"
+SOCKET_USER_SQL = f"SELECT user_name FROM {Connection._meta.db_table} WHERE socket_id = %s"
+DELETE_SOCKET_MEMBERSHIPS_SQL = f"DELETE FROM {Membership._meta.db_table} WHERE connection_id = %s"
+DELETE_SOCKET_SQL = f"DELETE FROM {Connection._meta.db_table} WHERE socket_id = %s"
+SOCKET_ROOMS_SQL = (
+    f"SELECT m.room_id, r.name FROM {Membership._meta.db_table} m JOIN {Room._meta.db_table} r ON r.id = m.room_id"
+    " WHERE m.connection_id = %s"
+)
 
 
 def joined_count(room_id, user_name):
@@ -44,13 +52,17 @@ class PresenceStore:
 
     @database_sync_to_async
     def remove_socket_records(self, socket_id):
-        """Delete a socket and its memberships; returns the user's remaining socket count."""
-        with transaction.atomic():
-            row = Connection.objects.filter(socket_id=socket_id).values_list("user_name", flat=True).first()
-            Connection.objects.filter(socket_id=socket_id).delete()
+        """Delete a socket and its memberships; returns the user's remaining socket
+        count. Plain SQL, as `add_socket`: it runs on every disconnect."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(SOCKET_USER_SQL, [socket_id])
+            row = cursor.fetchone()
             if row is None:
                 return 0
-            return Connection.objects.filter(user_name=row).count()
+            cursor.execute(DELETE_SOCKET_MEMBERSHIPS_SQL, [socket_id])
+            cursor.execute(DELETE_SOCKET_SQL, [socket_id])
+            cursor.execute(USER_SOCKET_COUNT_SQL, [row[0]])
+            return cursor.fetchone()[0]
 
     @database_sync_to_async
     def socket_connected(self, socket_id, user_name):
@@ -59,7 +71,9 @@ class PresenceStore:
     @database_sync_to_async
     def socket_rooms(self, socket_id):
         """(room id, room name) of every room the socket is joined to."""
-        return list(Membership.objects.filter(connection_id=socket_id).values_list("room_id", "room__name"))
+        with connection.cursor() as cursor:
+            cursor.execute(SOCKET_ROOMS_SQL, [socket_id])
+            return [tuple(row) for row in cursor.fetchall()]
 
     @database_sync_to_async
     def attach_socket(self, room_id, user_name, socket_id):

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from messaging.models import ChatUser
 from messaging.store import MessagingStore
 from presence.store import PresenceStore
-from tests.conftest import U1, U2
+from tests.conftest import R1, R2, U1, U2
 
 
 def _login_statements(user_name, socket_id):
@@ -36,3 +36,20 @@ async def test_returning_user_keeps_their_settings(chat, svc):
     assert await again.call("directGetWhitelistMode") is True
     assert await again.call("directGetAccessList", "whitelist") == [U2]
     assert await svc.messaging.has_user(U1)
+
+
+async def test_disconnect_records_leave_nothing_behind(chat, svc):
+    """The disconnect's store calls in plain SQL: the socket's rooms, then its
+    memberships and record go, and the user's other socket is counted."""
+    await svc.add_room(R1)
+    await svc.add_room(R2)
+    first, second = await chat.client(svc, U1), await chat.client(svc, U1)
+    for room in (R1, R2):
+        await first.call("roomJoin", room)
+    await second.call("roomJoin", R1)
+    assert sorted(name for _, name in await svc.presence.socket_rooms(first.socket_id)) == [R1, R2]
+    assert await svc.presence.remove_socket_records(first.socket_id) == 1
+    assert await svc.presence.socket_rooms(first.socket_id) == []
+    assert await svc.presence.joined_count((await svc.rooms.get_room(R1)).id, U1) == 1
+    assert await svc.presence.joined_count((await svc.rooms.get_room(R2)).id, U1) == 0
+    assert await svc.presence.remove_socket_records(first.socket_id) == 0
