@@ -6,7 +6,6 @@ Requests that break the protocol get Engine.IO's error JSON
 session, close it.
 """
 import asyncio
-import logging
 from urllib.parse import urlparse
 
 from chatproject.common.jsontext import compact_json
@@ -18,8 +17,6 @@ from chatproject.service.transport import decode_headers, decode_query
 from .engineio import GENERATIONS, OPEN, PING, UPGRADE, EngineError, check_packet, decode_payload
 from .session import CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, Engine
 from .sockets import Namespaces
-
-logger = logging.getLogger("chat")
 
 UNKNOWN_TRANSPORT = (0, "Transport unknown")
 UNKNOWN_SID = (1, "Session ID unknown")
@@ -131,7 +128,7 @@ class SocketIOApp:
         try:
             payload = await session.poll(request_gone)
         except EngineError as exc:
-            session.end(str(exc))
+            session.fail(str(exc))
             raise RequestError(BAD_REQUEST) from None
         finally:
             request_gone.cancel()
@@ -142,7 +139,7 @@ class SocketIOApp:
         try:
             body = await _read_body(receive, self.service.options.max_frame_bytes)
         except RequestError:
-            session.end("payload too large")
+            session.fail("payload too large")
             raise
         if body is None:
             return
@@ -157,9 +154,9 @@ class SocketIOApp:
             for packet in decode_payload(text, session.generation):
                 session.receive(packet)
         except EngineError as exc:
-            logger.info("engine.io session %s closed: %s", session.sid, exc)
-            session.end(str(exc))
-            raise RequestError(NO_BINARY if "binary" in str(exc) else BAD_REQUEST) from None
+            session.fail(str(exc))
+        if session.failure is not None:
+            raise RequestError(NO_BINARY if "binary" in session.failure else BAD_REQUEST)
         await _respond(send, 200, "ok", "text/html; charset=UTF-8", origin)
 
     # WebSocket.
@@ -220,13 +217,12 @@ class SocketIOApp:
             else:
                 session.receive(check_packet(text))
         except EngineError as exc:
-            logger.info("engine.io session %s closed: %s", session.sid, exc)
             code = CLOSE_UNSUPPORTED_DATA if text is None else CLOSE_FRAME_TOO_LARGE if "too large" in str(exc) else CLOSE_PROTOCOL_ERROR
             if upgrading:
                 session.upgrade_failed(outbox)
                 outbox.close(code)
             else:
-                session.end(str(exc), code)
+                session.fail(str(exc), code)
 
 
 async def _disconnected(receive):

@@ -63,10 +63,8 @@ def decode_payload(body, generation):
 
 def _end_of_units(text, start, units):
     """The index after `units` UTF-16 code units of `text` from `start`."""
-    end = start + units
-    if end > len(text):
-        raise EngineError("payload length past the end")
-    if utf16_length(text[start:end]) == units:
+    end = start + units  # characters; fewer when some count twice
+    if end <= len(text) and utf16_length(text[start:end]) == units:
         return end
     end, counted = start, 0
     while counted < units:

@@ -70,6 +70,7 @@ class EngineSession:
         self.listener = None
         self.closing = False  # the server closed it; the close may still be unsent
         self.ended = False
+        self.failure = None  # why the client's input ended the session
         self._buffer = []
         self._buffer_chars = 0
         self._wakeup = asyncio.Event()
@@ -127,14 +128,14 @@ class EngineSession:
         while self._buffer and not self.ended and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    def end(self, reason, close_code=None):
-        """The session is over: forget it and tell the listener, once."""
+    def end(self, reason, close_code=CLOSE_NORMAL):
+        """The session is over: forget it, close its WebSocket, tell the listener; once."""
         if self.ended:
             return
         logger.debug("engine.io session %s ended: %s", self.sid, reason)
         self.ended = True
         self.engine.sessions.pop(self.sid, None)
-        if close_code is not None and self._outbox is not None:
+        if self._outbox is not None:
             self._close_websocket(close_code)
         if self._probe is not None:
             self._probe.close(CLOSE_NORMAL)
@@ -142,6 +143,12 @@ class EngineSession:
         self._wakeup.set()
         if self.listener is not None:
             self.listener.ended()
+
+    def fail(self, reason, close_code=CLOSE_PROTOCOL_ERROR):
+        """The client broke the protocol: end the session, and say why."""
+        logger.info("engine.io session %s closed: %s", self.sid, reason)
+        self.failure = reason
+        self.end(reason, close_code)
 
     def _close_websocket(self, code):
         if self._ws_open:
@@ -243,9 +250,9 @@ class EngineSession:
     def check(self, now):
         """The sweeper's visit: send a due ping, end a dead or closed session."""
         if self.closing and now - self._closed_at > self.engine.ping_timeout:
-            self.end("not closed by the client", CLOSE_NORMAL)
+            self.end("not closed by the client")
         elif now - self.last_seen > self.engine.ping_interval + self.engine.ping_timeout:
-            self.end("ping timeout", CLOSE_NORMAL)
+            self.end("ping timeout")
         elif self.generation == 4 and now - self._last_ping >= self.engine.ping_interval:
             self._last_ping = now
             self.send(PING)

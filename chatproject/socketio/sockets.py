@@ -10,7 +10,7 @@ import logging
 import time
 from urllib.parse import urlencode
 
-from chatproject.common.errors import ChatServiceError, internal_error
+from chatproject.common.errors import internal_error
 from chatproject.common.jsontext import compact_json
 from chatproject.connection import Socket
 from chatproject.service.jsonrpc import Call
@@ -18,7 +18,6 @@ from chatproject.service.transport import decode_query
 
 from . import packets
 from .engineio import MESSAGE, EngineError
-from .session import CLOSE_PROTOCOL_ERROR
 from .packets import ACK, CONNECT, DISCONNECT, EVENT, PacketError
 
 logger = logging.getLogger("chat")
@@ -129,8 +128,7 @@ class Namespaces:
             packet = packets.decode(text)
             self._handle(packet)
         except (PacketError, EngineError) as exc:
-            logger.info("socket.io session %s closed: %s", self.session.sid, exc)
-            self.session.end(str(exc), CLOSE_PROTOCOL_ERROR)
+            self.session.fail(str(exc))
 
     def _handle(self, packet):
         if packet.type == CONNECT:
