@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .harness import arest, staff_token, wait_until, ws_client
+from .harness import STAFF_USER, arest, staff_token, wait_until, ws_client
 from .socketio_clients import open_driver, sio, socketio_clients_installed  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +59,20 @@ async def test_login_rejected_then_disconnected(sio, daphne_server):
         "socket": "x", "type": "event", "event": "loginRejected",
         "args": ["ChatServiceError: No login provided"], "nargs": 1}
     assert (await sio.record("x", "disconnect"))["reason"] == "io server disconnect"
+
+
+@pytest.mark.parametrize("token_kind", ["valid", "unknown"])
+async def test_login_with_a_drf_token_in_the_query(sio, daphne_server, token_kind):
+    """``?token=`` logs in the token's Django user, as on the native endpoint;
+    an unknown token is rejected (it does not fall through to another login)."""
+    token = staff_token(daphne_server) if token_kind == "valid" else "0" * 40
+    await sio.connect("t", daphne_server, query={"token": token, "user": "mallory"})
+    reply = await sio.login_reply("t")
+    if token_kind == "valid":
+        assert (reply.get("event"), reply["args"][0]) == ("loginConfirmed", STAFF_USER), reply
+    else:
+        assert (reply.get("event"), reply["args"]) == ("loginRejected", ["ChatServiceError: No login provided"]), reply
+        assert (await sio.record("t", "disconnect"))["reason"] == "io server disconnect"
 
 
 @pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS)
@@ -227,6 +241,22 @@ async def test_rate_limit_applies_and_the_connection_stays_open(sio, daphne_serv
 
     await wait_until(accepted, 20, interval=0.5, what="a request accepted again")
     await sio.no_record("a", "disconnect", wait=0.2)  # limited, never disconnected
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.daphne_env(CHAT_HEARTBEAT_RATE="1000", CHAT_HEARTBEAT_TIMEOUT="5000")
+async def test_heartbeats_keep_an_idle_connection_alive(sio, daphne_server, transport):
+    """Each generation's heartbeat (2.x: the client pings and the server
+    answers; 4.x: the server pings) keeps a silent connection open past
+    heartbeatTimeout (5 s here): a missing answer or ping would make the
+    client close with 'ping timeout'."""
+    await sio.login("a", daphne_server, "alice", transports=[transport])
+    first = await sio.record("a", "heartbeat")
+    beat = first
+    while beat["at"] - first["at"] <= 6000:
+        beat = await sio.record("a", "heartbeat")
+    await sio.no_record("a", "disconnect", wait=0.1)
+    assert (await sio.call("a", "listOwnSockets"))["args"][0] is None
 
 
 GHOST_ENV = {**ROOMS_ON, "CHAT_HEARTBEAT_RATE": "1000", "CHAT_HEARTBEAT_TIMEOUT": "5000"}

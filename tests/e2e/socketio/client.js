@@ -15,6 +15,7 @@
 //   {"socket": NAME, "type": "ack", "ack": TAG, "args": [...], "nargs": N}
 //   {"socket": NAME, "type": "open" | "upgrade" | "transport", "transport": "polling" | "websocket"}
 //   {"socket": NAME, "type": "connect" | "disconnect" | "connect_error", ...}
+//   {"socket": NAME, "type": "heartbeat", "at": MS}   a completed Engine.IO ping/pong
 // "open" is the Engine.IO connection opening, with its first transport.
 // "nargs" is the number of arguments the listener received: JSON turns an
 // undefined argument into null, the count keeps it visible.
@@ -59,6 +60,9 @@ function connect ({ socket: name, url, options }) {
   socket.io.on('open', () => {
     report({ socket: name, type: 'open', transport: socket.io.engine.transport.name })
     socket.io.engine.on('upgrade', transport => report({ socket: name, type: 'upgrade', transport: transport.name }))
+    // 'pong': in 2.x the server answered the client's ping (Engine.IO 3),
+    // in 4.x the client answered the server's ping (Engine.IO 4).
+    socket.io.engine.on('pong', () => report({ socket: name, type: 'heartbeat', at: Date.now() }))
   })
 }
 
