@@ -61,10 +61,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def daphne_args(port, max_frame_bytes=65536):
+def daphne_args(port, max_frame_bytes=65536, backlog=1024):
     """The daphne command line, as scripts/run uses it."""
     return [
-        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        sys.executable, "-m", "chatproject.serve", "-b", "127.0.0.1", "-p", str(port),
+        "--backlog", str(backlog),
         "--websocket-max-message-size", str(max_frame_bytes),
         "--websocket-max-frame-size", str(max_frame_bytes),
         "--websocket_timeout", "-1",
