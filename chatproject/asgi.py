@@ -19,7 +19,8 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from chatproject import service  # noqa: E402
-from chatproject.consumers import ChatConsumer, origin_checked  # noqa: E402
+from chatproject.connection import origin_checked  # noqa: E402
+from chatproject.consumers import ChatConsumer  # noqa: E402
 from chatproject.daphne_integration import attach_to_daphne  # noqa: E402
 from chatproject.socketio.app import SocketIOApp  # noqa: E402
 

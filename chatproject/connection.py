@@ -8,7 +8,7 @@ reader), and a clean-up that runs exactly once however the connection ends
 (docs/protocol.md, Limits). The native JSON-RPC endpoint
 (chatproject/consumers.py) and the socket.io endpoint (chatproject/socketio/)
 subclass it with their framing. `WebSocketOutbox` is the ordered writer both
-use on a WebSocket.
+use on a WebSocket; `origin_checked` the Origin rule both apply.
 """
 import asyncio
 import logging
@@ -16,6 +16,9 @@ import math
 import secrets
 import time
 from collections import deque
+
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 
 from chatproject import metrics
 from chatproject.common.errors import ChatServiceError
@@ -335,3 +338,17 @@ class Socket:
                 await self.service.disconnect_socket(self.socket_id, self.user_name)
         finally:
             self.service.transport.forget(self.socket_id)
+
+
+class MissingOriginAllowed(OriginValidator):
+    """Admit non-browser clients (no Origin); a present Origin must match the hosts."""
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def origin_checked(application):
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    return MissingOriginAllowed(application, allowed)

@@ -13,8 +13,6 @@ import time
 
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
-from channels.security.websocket import OriginValidator
-from django.conf import settings
 
 from chatproject.common.errors import ChatServiceError, internal_error
 from chatproject.common.jsontext import compact_json
@@ -143,17 +141,3 @@ class ChatConsumer(AsyncConsumer):
         if self.socket is not None:
             self.socket.connection_lost(message.get("code"))
         raise StopConsumer()
-
-
-class MissingOriginAllowed(OriginValidator):
-    """Admit non-browser clients (no Origin); a present Origin must match the hosts."""
-
-    def valid_origin(self, parsed_origin):
-        return parsed_origin is None or super().valid_origin(parsed_origin)
-
-
-def origin_checked(application):
-    allowed = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not allowed:
-        allowed = ["localhost", "127.0.0.1", "[::1]"]
-    return MissingOriginAllowed(application, allowed)

@@ -1,6 +1,6 @@
 """The layers depend one way (docs/architecture.md, Layers):
 
-    transports (chatproject.consumers, .api, .admin, .views, ...)
+    transports (chatproject.consumers, .socketio, .api, .admin, .views, ...)
       -> chatproject.service -> rooms, presence, messaging -> chatproject.common
 
 and between the domain apps: messaging -> presence -> rooms. Read from the
@@ -21,6 +21,12 @@ ALLOWED = {
     "presence": {"chatproject.common", "rooms"},
     "messaging": {"chatproject.common", "rooms", "presence"},
     "chatproject.service": {"chatproject.common", "chatproject.metrics", *APPS},
+    # The socket both WebSocket transports share, and the socket.io transport:
+    # on the service, never on each other's framing.
+    "chatproject.connection": {"chatproject.common", "chatproject.metrics", "chatproject.service"},
+    "chatproject.socketio": {
+        "chatproject.common", "chatproject.service", "chatproject.connection", "chatproject.daphne_integration",
+    },
 }
 
 

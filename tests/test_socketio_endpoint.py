@@ -10,7 +10,9 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator, WebsocketCommunicator
+from django.conf import settings
 
 from chatproject.asgi import build_application
 from chatproject.socketio.app import SocketIOApp
@@ -172,6 +174,35 @@ async def test_login_rejected_then_disconnected(chat, generation):
     await client.post("1")  # the client closes the session as socket.io clients do
     await no_sockets(svc)
     assert (await http(client.app, "GET", client.query()))[0] == 400
+
+
+def session_cookie(name):
+    """The Django session cookie of a logged-in user `name`."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.create_user(name, password="pw-unused-123"))
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+async def test_the_django_session_cookie_logs_in_on_both_transports(chat):
+    svc = await chat.start(options={"allowQueryLogin": False})
+    app, _ = application(svc)
+    cookie = await sync_to_async(session_cookie)("carol")
+    status, body = await http(app, "GET", "EIO=4&transport=polling", headers=[(b"cookie", cookie)])
+    client = Polling(app, 4)
+    client.sid = json.loads(decode_payload(body, 4)[0][1:])["sid"]
+    await client.post(f"40{NS},")
+    assert (await client.event("loginConfirmed"))[0] == "carol"
+    ws = WebsocketCommunicator(app, "/socket.io/?EIO=3&transport=websocket", headers=[(b"cookie", cookie)])
+    assert (await ws.connect(timeout=5))[0]
+    await ws_next(ws)
+    assert await ws_next(ws) == "40"
+    await ws.send_to(text_data=f"40{NS},")
+    assert await ws_next(ws) == f"40{NS},"
+    assert json.loads((await ws_next(ws))[len(NS) + 3:])[:2] == ["loginConfirmed", "carol"]
+    await ws.disconnect()
 
 
 async def test_websocket_eio4_and_v4_query_reach_login(chat):

@@ -9,8 +9,7 @@ import asyncio
 from urllib.parse import urlparse
 
 from chatproject.common.jsontext import compact_json
-from chatproject.connection import CLOSE_FRAME_TOO_LARGE, WebSocketOutbox, frame_size
-from chatproject.consumers import origin_checked
+from chatproject.connection import CLOSE_FRAME_TOO_LARGE, WebSocketOutbox, frame_size, origin_checked
 from chatproject.daphne_integration import WIRE_EXTENSION
 from chatproject.service.transport import decode_headers, decode_query
 
