@@ -86,6 +86,7 @@ class SioDriver:
         self.log_path = Path(log_path)
         self.records = []
         self.proc = None
+        self._stderr = None
         self._changed = None
         self._reader = None
         self._acks = itertools.count(1)
