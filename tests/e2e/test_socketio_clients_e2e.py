@@ -75,6 +75,35 @@ async def test_login_with_a_drf_token_in_the_query(sio, daphne_server, token_kin
         assert (await sio.record("t", "disconnect"))["reason"] == "io server disconnect"
 
 
+SESSION_SCRIPT = """
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+client = Client()
+client.force_login(User.objects.create_user("carol", password="pw-unused-123"))
+print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value)
+"""
+
+
+@pytest.mark.parametrize("cookie_kind", ["session", "forged"])
+@pytest.mark.daphne_env(CHAT_ALLOW_QUERY_LOGIN="false")
+async def test_login_with_the_django_session_cookie_over_websocket(sio, daphne_server, cookie_kind):
+    """A logged-in Django session's cookie logs its user in (Node's polling
+    cannot send a Cookie header, so the WebSocket transport carries it)."""
+    made = daphne_server.manage("shell", "-c", SESSION_SCRIPT)
+    assert made.returncode == 0, made.stderr
+    cookie = made.stdout.strip().splitlines()[-1]
+    if cookie_kind == "forged":
+        cookie = cookie.split("=")[0] + "=" + "x" * 32
+    await sio.connect("c", daphne_server, query={"user": "mallory"}, transports=["websocket"],
+                      extraHeaders={"Cookie": cookie})
+    reply = await sio.login_reply("c")
+    if cookie_kind == "session":
+        assert (reply.get("event"), reply["args"][0]) == ("loginConfirmed", "carol"), reply
+    else:
+        assert (reply.get("event"), reply["args"]) == ("loginRejected", ["ChatServiceError: No login provided"]), reply
+
+
 @pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS)
 async def test_login_data_of_the_on_connect_hook(sio, daphne_server):
     args = await sio.login("a", daphne_server, "alice")
