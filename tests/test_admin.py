@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 import chatproject.service as chat_service
+from chatproject.common.errors import ChatServiceError
 from messaging.models import ChatUser
 from rooms.models import Room
 from tests.conftest import M, R1, R2, U1, U2, U3
@@ -352,6 +353,25 @@ async def test_service_error_after_commit_is_reported(chat, svc, admin):
 
     response = await in_thread(edit_after_deletion)
     assert any("failed: No such room room1" in text for text in page_messages(response))
+
+
+
+async def test_a_step_failing_mid_edit_is_named_with_what_was_applied(chat, svc, admin, monkeypatch):
+    """The edit is one change_room call; the page names the failed step and
+    counts the steps applied before it, which stay applied."""
+    await svc.add_room(R1, {"owner": "alice"})
+    pk = await room_pk(R1)
+
+    async def full(*args):
+        raise ChatServiceError("listLimitExceeded", "blacklist")
+
+    monkeypatch.setattr(svc.rooms, "add_to_list", full)
+    response = await in_thread(
+        lambda: admin.post(change_url(pk), form_data(admin.get(change_url(pk)).context["adminform"].form,
+                                                     owner="bob", blacklist=["b2"]), follow=True))
+    assert ("Room 'room1': adding to the blacklist ['b2'] failed: Exceeded blacklist size limit. "
+            "The 1 change(s) before it were applied.") in page_messages(response)
+    assert (await Room.objects.aget(pk=pk)).owner == "bob"
 
 
 # Users.

@@ -95,8 +95,8 @@ class NameListField(forms.CharField):
         return set(self.to_python(initial or [])) != set(self.to_python(data))
 
 
-# Form fields and the change_room keys they edit.
-CHANGE_KEYS = {
+# Form fields and the room state keys (add_room, change_room) they edit.
+STATE_KEYS = {
     "enable_access_lists_updates": "enableAccessListsUpdates",
     "enable_userlist_updates": "enableUserlistUpdates",
     "history_max_size": "historyMaxSize",
@@ -210,22 +210,13 @@ class RoomForm(forms.ModelForm):
     def room_state(self):
         """The add_room state (docs/hooks-and-python-api.md, Operations) of a new room."""
         data = self.cleaned_data
-        return {
-            "owner": data["owner"],
-            "whitelistOnly": data["whitelist_only"],
-            "historyMaxSize": data["history_max_size"],
-            "enableAccessListsUpdates": data["enable_access_lists_updates"],
-            "enableUserlistUpdates": data["enable_userlist_updates"],
-            "whitelist": data["whitelist"],
-            "blacklist": data["blacklist"],
-            "adminlist": data["adminlist"],
-        }
+        return {key: data[field] for field, key in STATE_KEYS.items()} | {name: data[name] for name in ACCESS_LISTS}
 
     def room_changes(self):
         """The `change_room` changes that turn what the operator saw into what they saved."""
         data = self.cleaned_data
         changes = {
-            key: data[field] for field, key in CHANGE_KEYS.items()
+            key: data[field] for field, key in STATE_KEYS.items()
             if field in data and data[field] != self.shown_value(field)
         }
         for list_name in ACCESS_LISTS:
