@@ -273,6 +273,25 @@ async def test_server_side_disconnect_sends_the_namespace_disconnect(chat):
     await no_sockets(svc)
 
 
+async def test_polling_server_side_disconnect_and_a_close_that_no_poll_takes(chat):
+    svc = await chat.start()
+    app, _ = application(svc)
+    polling = Polling(app, 3)
+    await polling.login()
+    waiting = asyncio.ensure_future(polling.next(lambda packet: packet.startswith("41"), timeout=10))
+    await asyncio.sleep(0.1)
+    await svc.disconnect_user_sockets(U1)
+    assert await waiting == f"41{NS},"
+    await no_sockets(svc)
+
+    silent = Polling(app, 4)
+    await silent.login()  # and never polls again
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(svc.close(), 10)  # the close does not wait for it
+    assert asyncio.get_running_loop().time() - started < 8
+    assert not svc.transport.sockets
+
+
 # Limits.
 
 

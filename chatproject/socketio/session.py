@@ -73,7 +73,8 @@ class EngineSession:
         self.failure = None  # why the client's input ended the session
         self._buffer = []
         self._buffer_chars = 0
-        self._wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()  # something to send to a waiting GET
+        self._taken = asyncio.Event()  # the buffer was taken (or the session ended)
         self._polling = False  # a GET is waiting
         self._outbox = None  # the WebSocket's, once on one
         self._ws_open = False
@@ -124,9 +125,13 @@ class EngineSession:
         if self._outbox is not None:
             await self._outbox.flush()
             return
-        deadline = time.monotonic() + CLOSE_FLUSH_SECONDS
-        while self._buffer and not self.ended and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if not self._buffer or self.ended:
+            return
+        self._taken.clear()
+        try:
+            await asyncio.wait_for(self._taken.wait(), CLOSE_FLUSH_SECONDS)
+        except asyncio.TimeoutError:
+            pass
 
     def end(self, reason, close_code=CLOSE_NORMAL):
         """The session is over: forget it, close its WebSocket, tell the listener; once."""
@@ -141,6 +146,7 @@ class EngineSession:
             self._probe.close(CLOSE_NORMAL)
             self._probe = None
         self._wakeup.set()
+        self._taken.set()
         if self.listener is not None:
             self.listener.ended()
 
@@ -176,6 +182,7 @@ class EngineSession:
         finally:
             self._polling = False
         packets, self._buffer, self._buffer_chars = self._buffer, [], 0
+        self._taken.set()
         if not packets:
             packets = [CLOSE] if self.ended else [NOOP]
         return encode_payload(packets, self.generation)
@@ -211,6 +218,7 @@ class EngineSession:
             raise EngineError("upgrade without a probe")
         self._probe = None
         packets, self._buffer, self._buffer_chars = self._buffer, [], 0
+        self._taken.set()
         self.attach_websocket(outbox)
         for packet in packets:
             outbox.send_text(packet)
