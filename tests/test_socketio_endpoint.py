@@ -343,6 +343,22 @@ async def test_an_eio4_session_answering_pings_stays(chat):
     assert len(svc.transport.sockets) == 1
 
 
+async def test_a_session_that_never_connects_the_namespace_ends(chat):
+    svc = await chat.start()
+    app, socketio = application(svc, ping_interval=0.2, ping_timeout=0.3)
+    client = Polling(app, 4)
+    await client.open()
+    deadline = asyncio.get_running_loop().time() + 10
+    while client.sid in socketio.engine.sessions and asyncio.get_running_loop().time() < deadline:
+        # it answers every ping, and connects nothing
+        try:
+            await client.next(lambda packet: packet == "2", timeout=2)
+        except AssertionError:
+            break  # the session ended: its poll got 400
+        await client.post("3")
+    assert not socketio.engine.sessions
+
+
 # Hostile input.
 
 

@@ -59,7 +59,8 @@ class Engine:
 
 class EngineSession:
     """One Engine.IO connection. `listener` (set by the namespace layer) gets
-    `message(text)` for each message packet and `ended()` once."""
+    `message(text)` for each message packet and `ended()` once; its
+    `connected` says whether a namespace socket is open."""
 
     def __init__(self, engine, sid, generation, scope):
         self.engine = engine
@@ -80,6 +81,7 @@ class EngineSession:
         self._ws_open = False
         self._probe = None  # the outbox of a WebSocket being upgraded to
         now = time.monotonic()
+        self._opened_at = now
         self.last_seen = now
         self._last_ping = now
         self._closed_at = None
@@ -261,6 +263,8 @@ class EngineSession:
             self.end("not closed by the client")
         elif now - self.last_seen > self.engine.ping_interval + self.engine.ping_timeout:
             self.end("ping timeout")
+        elif not self.listener.connected and now - self._opened_at > self.engine.ping_interval + self.engine.ping_timeout:
+            self.end("no namespace connected")  # a handshake alone holds nothing for long
         elif self.generation == 4 and now - self._last_ping >= self.engine.ping_interval:
             self._last_ping = now
             self.send(PING)

@@ -123,6 +123,10 @@ class Namespaces:
         if session.generation == 3:  # protocol 4: the main namespace is connected at once
             session.send(MESSAGE + packets.encode(CONNECT, "/"))
 
+    @property
+    def connected(self):
+        return self.socket is not None
+
     def message(self, text):
         try:
             packet = packets.decode(text)
