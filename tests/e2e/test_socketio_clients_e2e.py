@@ -288,6 +288,31 @@ async def test_heartbeats_keep_an_idle_connection_alive(sio, daphne_server, tran
     assert (await sio.call("a", "listOwnSockets"))["args"][0] is None
 
 
+FRAME_ENV = {**ROOMS_ON, "CHAT_MAX_FRAME_BYTES": "2000"}
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.daphne_env(**FRAME_ENV)
+async def test_an_event_past_max_frame_bytes_ends_the_session(sio, daphne_server, transport):
+    """docs/socketio.md, Limits: past maxFrameBytes (a WebSocket frame or a
+    polling POST) the session is closed; the oversized message is never
+    delivered and the sender's presence ends with it."""
+    await sio.login("a", daphne_server, "alice", transports=[transport])
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    async with ws_client(daphne_server, user="bob") as watcher:
+        await watcher.call("roomJoin", "room1")
+        await sio.ok("a", "roomMessage", "room1", {"textMessage": "x" * 1000})  # under the limit
+        assert_message(await native_message_from(watcher, "alice"), "alice", "x" * 1000)
+
+        await sio.emit("a", "roomMessage", "room1", {"textMessage": "y" * 3000})
+        assert (await sio.record("a", "disconnect"))["reason"] in ("transport close", "transport error")
+        assert await watcher.next_notification("roomUserLeft", timeout=20) == ["room1", "alice"]
+        assert await watcher.call("roomGetAccessList", "room1", "userlist") == ["bob"]
+        history = await watcher.call("roomHistoryGet", "room1", 0, 10)
+        assert [m["textMessage"] for m in history] == ["x" * 1000], "the oversized message was stored"
+
+
 GHOST_ENV = {**ROOMS_ON, "CHAT_HEARTBEAT_RATE": "1000", "CHAT_HEARTBEAT_TIMEOUT": "5000"}
 
 
