@@ -123,3 +123,14 @@ def test_encoding():
 def test_eio3_payload_ending_with_astral_characters():
     packets_ = ["4😀😀", "4a😀"]
     assert decode_payload(encode_payload(packets_, 3), 3) == packets_
+
+
+def test_a_notification_is_converted_once_for_all_its_recipients():
+    from chatproject.service.jsonrpc import notification_text
+    from chatproject.socketio.sockets import event_of
+
+    text = notification_text("roomMessage", ["lobby", {"textMessage": "😀", "author": "a"}])
+    first = event_of(text)
+    assert first == '42/chat-service,["roomMessage","lobby",{"textMessage":"😀","author":"a"}]'
+    assert event_of(text) is first  # the same string object again: its WebSocket frame is reused too
+    assert event_of(notification_text("roomMessage", ["lobby", {}])) != first
