@@ -169,7 +169,8 @@ async def test_errors_are_raw_objects_with_use_raw_error_objects(sio, daphne_ser
 @pytest.mark.daphne_env(**ROOMS_ON)
 async def test_notifications_reach_socketio_and_native_sockets_of_one_user(sio, daphne_server):
     """alice has a socket.io socket and a native one, bob a socket.io socket:
-    echoes cross transports, and both of alice's sockets get bob's message."""
+    echoes cross transports, both of alice's sockets get bob's message, and
+    listOwnSockets and the REST API list both."""
     alice_sio = (await sio.login("a", daphne_server, "alice"))[1]["id"]
     await sio.ok("a", "roomCreate", "room1", False)
     async with ws_client(daphne_server, user="alice") as native:
@@ -193,6 +194,8 @@ async def test_notifications_reach_socketio_and_native_sockets_of_one_user(sio, 
         expected = {alice_sio: ["room1"], native.socket_id: ["room1"]}
         assert await sio.ok("a", "listOwnSockets") == expected
         assert await native.call("listOwnSockets") == expected
+        status, user = await arest(daphne_server, staff_token(daphne_server), "GET", "/api/users/alice/")
+        assert status == 200 and user["online"] and user["sockets"] == expected, user
 
         assert await native.call("roomLeave", "room1") == 1
         assert await sio.event("a", "roomLeftEcho") == ["room1", native.socket_id, 1]
