@@ -7,7 +7,10 @@ for each, on every call; with a hundred sockets that was a tenth of the
 server's CPU per delivered message (bench/). Here the scan runs at most
 once a second, members are sent to in place, and each gets a shallow copy
 (the hub only reads messages). A full channel is an error the sender sees,
-never a silent drop.
+never a silent drop. A message stamped with the channel of the hub that
+sent it (`origin`) is not sent back to that channel: the hub has already
+handed it to its own sockets and would only drop the copy (with one process,
+every room message took that useless trip).
 """
 import asyncio
 import time
@@ -40,5 +43,7 @@ class ProcessChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
+        origin = message.get("origin")
         for channel in list(self.groups.get(group, ())):
-            await self.send(channel, message)
+            if channel != origin:
+                await self.send(channel, message)
