@@ -252,8 +252,11 @@ async def test_upgrade_from_polling_to_websocket(chat, generation):
     await ws.send_to(text_data=f'42{NS},1["listOwnSockets"]')
     ack = await ws_next(ws)
     assert ack.startswith(f"43{NS},1[null,")
-    status, body = await http(app, "GET", client.query())
-    assert status == 400 and json.loads(body)["code"] == 3  # polling is over for this session
+    for method in ("GET", "POST"):
+        status, body = await http(app, method, client.query(), body=b"1:6")
+        assert status == 400 and json.loads(body)["code"] == 3  # polling is over for this session
+    await ws.send_to(text_data=f'42{NS},2["listOwnSockets"]')  # which goes on
+    assert (await ws_next(ws)).startswith(f"43{NS},2[null,")
     await ws.disconnect()
     await no_sockets(svc)
 

@@ -112,6 +112,8 @@ class SocketIOApp:
                 session.send(self._open_packet(session, ["websocket"]))
                 Namespaces(self.service, session)
                 await self._poll(session, receive, send, origin)
+            elif session.transport != "polling":
+                raise RequestError(BAD_REQUEST)  # upgraded: a stray request, the session goes on
             elif scope["method"] == "GET":
                 await self._poll(session, receive, send, origin)
             elif scope["method"] == "POST":

@@ -168,8 +168,8 @@ class EngineSession:
     async def poll(self, request_gone):
         """A GET: the payload of what is buffered, waiting for something.
         None when the client went away first (`request_gone` finished)."""
-        if self._polling or self.transport != "polling":
-            raise EngineError("overlapping or misplaced poll")
+        if self._polling:
+            raise EngineError("overlapping polls")
         self._polling = True
         try:
             while not self._buffer and not self.ended and self.transport == "polling":
