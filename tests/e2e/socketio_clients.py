@@ -1,4 +1,4 @@
-"""Real socket.io clients (Node, socket.io-client 2.x and 4.x) for the
+"""Real socket.io clients (Node, socket.io-client 1.x, 2.x and 4.x) for the
 end-to-end tests of the /socket.io/ endpoint.
 
 ``socketio/client.js`` runs the clients: it reads JSON commands on stdin and
@@ -20,8 +20,8 @@ import pytest
 SIO_DIR = Path(__file__).resolve().parent / "socketio"
 DRIVER = SIO_DIR / "client.js"
 NAMESPACE = "/chat-service"
-GENERATIONS = ("2", "4")
-PACKAGES = {"2": "sio2", "4": "sio4"}  # npm aliases in socketio/package.json
+GENERATIONS = ("2", "4")  # every case runs with both; 1.x (Engine.IO 3 as 2.x) in a few
+PACKAGES = {"1": "sio1", "2": "sio2", "4": "sio4"}  # npm aliases in socketio/package.json
 WAIT = 20  # seconds: a busy two-core machine, servers and Node side by side
 
 
@@ -44,7 +44,7 @@ def _matches_pins():
 
 @pytest.fixture(scope="session")
 def socketio_clients_installed():
-    """Install socket.io-client 2.x and 4.x once per session when missing.
+    """Install socket.io-client 1.x, 2.x and 4.x once per session when missing.
 
     ``npm ci`` into the git-ignored tests/e2e/socketio/node_modules, pinned
     with integrity hashes by the committed package.json and package-lock.json

@@ -382,6 +382,24 @@ async def test_server_side_disconnect_reaches_the_client_and_ends_presence(sio, 
         assert dave_id != native_dave.socket_id
 
 
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_socketio_client_1x_on_every_transport(socketio_clients_installed, daphne_server, tmp_path):
+    """socket.io-client 1.7 (Engine.IO 3, like 2.x): polling-only, WebSocket-only
+    and upgrading sockets log in, and exchange messages with a native client."""
+    async with open_driver("1", tmp_path) as sio1, ws_client(daphne_server, user="bob") as native:
+        await native.call("roomCreate", "room1", False)
+        await native.call("roomJoin", "room1")
+        for name, options in TRANSPORTS.items():
+            await sio1.login(name, daphne_server, name, **options)
+            await sio1.ok(name, "roomJoin", "room1")
+            await sio1.ok(name, "roomMessage", "room1", {"textMessage": f"hi from {name}"})
+            assert_message(await native_message_from(native, name), name, f"hi from {name}")
+            await native.call("roomMessage", "room1", {"textMessage": f"hi {name}"})
+            assert_message(await sio_message_from(sio1, name, "bob"), "bob", f"hi {name}")
+        assert (await sio1.record("upgrade", "upgrade"))["transport"] == "websocket"
+        assert [await sio1.transport(name) for name in TRANSPORTS] == ["polling", "websocket", "websocket"]
+
+
 async def test_scale_out_websocket_client_and_native_client_on_two_processes(
         socketio_clients_installed, daphne_cluster, tmp_path):
     """A WebSocket-only socket.io client on one process and a native client on

@@ -2,9 +2,9 @@
 // A driver of real socket.io clients for the end-to-end tests
 // (tests/e2e/socketio_clients.py runs it).
 //
-//   node client.js 2|4
+//   node client.js 1|2|4
 //
-// Loads socket.io-client 2.x or 4.x (package.json here pins both) and reads
+// Loads socket.io-client 1.x, 2.x or 4.x (package.json here pins them) and reads
 // one JSON command per line from stdin:
 //   {"op": "connect", "socket": NAME, "url": ".../chat-service", "options": {...}}
 //   {"op": "emit", "socket": NAME, "event": E, "args": [...], "ack": TAG}  (no "ack": no callback)
@@ -23,12 +23,18 @@
 
 const readline = require('readline')
 
+// socket.io-client by major version (npm aliases in package.json).
+const CLIENTS = {
+  1: () => require('sio1'),
+  2: () => require('sio2'),
+  4: () => require('sio4').io
+}
 const generation = process.argv[2]
-if (generation !== '2' && generation !== '4') {
-  process.stderr.write('usage: node client.js 2|4\n')
+if (!CLIENTS[generation]) {
+  process.stderr.write('usage: node client.js 1|2|4\n')
   process.exit(2)
 }
-const io = generation === '2' ? require('sio2') : require('sio4').io
+const io = CLIENTS[generation]()
 
 // Every notification of the service (spec: commands.md 5.1).
 const NOTIFICATIONS = [
