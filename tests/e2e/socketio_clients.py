@@ -20,7 +20,7 @@ import pytest
 SIO_DIR = Path(__file__).resolve().parent / "socketio"
 DRIVER = SIO_DIR / "client.js"
 NAMESPACE = "/chat-service"
-GENERATIONS = ("2", "4")  # every case runs with both; 1.x (Engine.IO 3 as 2.x) in a few
+GENERATIONS = ("2", "4")  # every case runs with both; 1.x (Engine.IO 3, as 2.x) in one
 PACKAGES = {"1": "sio1", "2": "sio2", "4": "sio4"}  # npm aliases in socketio/package.json
 WAIT = 20  # seconds: a busy two-core machine, servers and Node side by side
 

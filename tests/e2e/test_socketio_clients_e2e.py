@@ -3,7 +3,7 @@ a live daphne's /socket.io/ endpoint, namespace /chat-service (issue 13,
 docs/testing.md, "socket.io clients").
 
 Every test runs with both client generations (``sio`` fixture: ``sio2`` for
-Engine.IO 3, ``sio4`` for Engine.IO 4). The 2.x expectations (ack shapes,
+Engine.IO 3, ``sio4`` for Engine.IO 4); socket.io-client 1.7.4 has one case. The 2.x expectations (ack shapes,
 error strings, notification arguments) were first checked against the
 original chat-service 1.0.0 (bench/peer), as docs/testing.md records.
 """
