@@ -135,6 +135,40 @@ async def test_join_message_leave_with_two_argument_acks(sio, daphne_server):
         await sio.no_event("a", "roomMessage")  # left: no more deliveries
 
 
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_acks_come_back_in_the_order_of_the_events(sio, daphne_server):
+    """Commands of one connection run one at a time, in arrival order."""
+    await sio.login("a", daphne_server, "alice")
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    tags = [f"m{i}" for i in range(8)]
+    for i, tag in enumerate(tags):
+        await sio.send(op="emit", socket="a", event="roomMessage", args=["room1", {"textMessage": str(i)}], ack=tag)
+    acks = [await sio.take(lambda r: r.get("socket") == "a" and r["type"] == "ack", "an ack") for _ in tags]
+    assert [ack["ack"] for ack in acks] == tags
+    ids = [ack["args"][1] for ack in acks]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids), acks
+    history = await sio.ok("a", "roomHistoryGet", "room1", 0, 10)
+    assert [m["textMessage"] for m in history] == [str(i) for i in reversed(range(8))]
+
+
+@pytest.mark.daphne_env(**ROOMS_ON)
+async def test_a_binary_event_closes_the_session_and_runs_nothing(sio, daphne_server):
+    """docs/socketio.md: text only; a BINARY_EVENT (an argument that is a
+    Buffer) closes the session; the command does not run and the presence ends."""
+    await sio.login("a", daphne_server, "alice")
+    await sio.ok("a", "roomCreate", "room1", False)
+    await sio.ok("a", "roomJoin", "room1")
+    async with ws_client(daphne_server, user="bob") as watcher:
+        await watcher.call("roomJoin", "room1")
+        await sio.send(op="emit", socket="a", event="roomMessage",
+                       args=["room1", {"$buffer": "aGk="}], ack="binary")
+        assert (await sio.record("a", "disconnect"))["reason"] in ("transport close", "transport error")
+        assert await watcher.next_notification("roomUserLeft", timeout=20) == ["room1", "alice"]
+        assert await watcher.call("roomHistoryGet", "room1", 0, 10) == []
+    await sio.no_record("a", "ack", wait=0.2)
+
+
 @pytest.mark.daphne_env(CHAT_HOOKS=SAMPLE_HOOKS)
 async def test_errors_are_chat_service_error_strings(sio, daphne_server):
     await sio.login("a", daphne_server, "alice")

@@ -7,7 +7,8 @@
 // Loads socket.io-client 1.x, 2.x or 4.x (package.json here pins them) and reads
 // one JSON command per line from stdin:
 //   {"op": "connect", "socket": NAME, "url": ".../chat-service", "options": {...}}
-//   {"op": "emit", "socket": NAME, "event": E, "args": [...], "ack": TAG}  (no "ack": no callback)
+//   {"op": "emit", "socket": NAME, "event": E, "args": [...], "ack": TAG}  (no "ack": no callback;
+//        an argument {"$buffer": BASE64} is sent as binary)
 //   {"op": "transport", "socket": NAME}   reports the engine's current transport
 //   {"op": "close", "socket": NAME}
 // and prints one JSON line per observed event:
@@ -72,12 +73,20 @@ function connect ({ socket: name, url, options }) {
   })
 }
 
+// An argument {"$buffer": BASE64} is sent as a Buffer: the client makes the
+// event a binary one (BINARY_EVENT with an attachment).
+function decodeArg (arg) {
+  const isBuffer = arg !== null && typeof arg === 'object' && Object.keys(arg).length === 1 && '$buffer' in arg
+  return isBuffer ? Buffer.from(arg.$buffer, 'base64') : arg
+}
+
 function emit ({ socket: name, event, args, ack }) {
   const socket = sockets.get(name)
+  const sent = args.map(decodeArg)
   if (ack === undefined) {
-    socket.emit(event, ...args)
+    socket.emit(event, ...sent)
   } else {
-    socket.emit(event, ...args, (...ackArgs) => report({ socket: name, type: 'ack', ack, args: ackArgs, nargs: ackArgs.length }))
+    socket.emit(event, ...sent, (...ackArgs) => report({ socket: name, type: 'ack', ack, args: ackArgs, nargs: ackArgs.length }))
   }
 }
 
