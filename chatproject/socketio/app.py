@@ -13,7 +13,7 @@ from chatproject.connection import CLOSE_FRAME_TOO_LARGE, WebSocketOutbox, frame
 from chatproject.daphne_integration import WIRE_EXTENSION
 from chatproject.service.transport import decode_headers, decode_query
 
-from .engineio import GENERATIONS, OPEN, PING, UPGRADE, EngineError, check_packet, decode_payload
+from .engineio import OPEN, PING, UPGRADE, EngineError, check_packet, decode_payload
 from .session import CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, Engine
 from .sockets import Namespaces
 
@@ -81,7 +81,7 @@ class SocketIOApp:
         if "j" in query:
             raise RequestError(NO_JSONP)
         generation = {"3": 3, "4": 4}.get(query.get("EIO"))
-        if generation not in GENERATIONS:
+        if generation is None:
             raise RequestError(UNSUPPORTED_PROTOCOL_VERSION)
         if query.get("transport") != transport:
             raise RequestError(UNKNOWN_TRANSPORT if query.get("transport") not in ("polling", "websocket") else BAD_REQUEST)
@@ -101,6 +101,7 @@ class SocketIOApp:
         origin = decode_headers(scope.get("headers", ())).get("origin")
         try:
             if origin is not None and not self._origins.valid_origin(urlparse(origin)):
+                origin = None  # no CORS grant: the foreign page may not read even the error
                 raise RequestError(FORBIDDEN, 403)
             generation, session = self._read_query(scope, "polling")
             if session is None:

@@ -8,7 +8,6 @@ refused: the service speaks JSON only.
 """
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = "0123456"
 PACKET_TYPES = frozenset("0123456")
-GENERATIONS = (3, 4)
 SEPARATOR = "\x1e"
 MAX_LENGTH_DIGITS = 10
 
