@@ -1,0 +1,271 @@
+"""Hostile and unusual clients of the /socket.io/ endpoint against a live
+daphne (issue 13, docs/socketio.md): raw HTTP long-polling and raw
+WebSockets, both Engine.IO generations. Every case asserts a clear error or a
+clean close, and that nothing is left behind: the session's sid answers
+`Session ID unknown`, the user's sockets are gone from `listOwnSockets`, the
+process's `chat_connections{transport="socketio"}` gauge is back to zero.
+
+One daphne serves the whole module (short heartbeats: pingInterval and
+pingTimeout of 2 s, so abandoned sessions are swept within seconds).
+"""
+import asyncio
+import http.client
+import json
+import re
+import socket
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .harness import Cluster, wait_until, ws_client
+
+pytestmark = pytest.mark.e2e
+
+ENV = {
+    "CHAT_HEARTBEAT_RATE": "1000",
+    "CHAT_HEARTBEAT_TIMEOUT": "5000",  # pingInterval = pingTimeout = 2 s
+    "CHAT_ENABLE_ROOMS_MANAGEMENT": "true",
+    "CHAT_RATE_LIMIT": "20",
+    "CHAT_RATE_BURST": "10",
+}
+PING_SECONDS = 2.0
+SWEPT_WITHIN = 4 * PING_SECONDS + 10  # interval + timeout, a sweeper tick, a busy machine
+MAX_FRAME_BYTES = 65536  # the harness starts daphne with this limit
+NS = "/chat-service"
+WAIT = 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("sio-hostile"), env=ENV)
+    try:
+        cluster.create_database()
+        yield cluster.add_server()
+    finally:
+        cluster.close()
+
+
+# Raw HTTP long-polling.
+
+
+def _request(port, method, target, body=None, headers=None, timeout=WAIT):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read().decode(), {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+async def request(server, method, query, body=None, headers=None, timeout=WAIT):
+    """(status, body text, lower-cased headers) of one request to /socket.io/."""
+    return await asyncio.to_thread(_request, server.port, method, "/socket.io/?" + query, body, headers, timeout)
+
+
+def error_of(status, text):
+    return status, json.loads(text)
+
+
+def payload(generation, *packets):
+    if generation == 3:
+        return "".join(f"{len(packet)}:{packet}" for packet in packets)
+    return "\x1e".join(packets)
+
+
+def packets_of(generation, text):
+    if generation == 4:
+        return text.split("\x1e")
+    found, position = [], 0
+    while position < len(text):
+        colon = text.index(":", position)
+        length = int(text[position:colon])
+        found.append(text[colon + 1:colon + 1 + length])
+        position = colon + 1 + length
+    return found
+
+
+class Polling:
+    """One raw Engine.IO session on long-polling."""
+
+    def __init__(self, server, generation):
+        self.server = server
+        self.generation = generation
+        self.sid = None
+
+    @property
+    def query(self):
+        return f"EIO={self.generation}&transport=polling&sid={self.sid}"
+
+    async def open(self, user=None):
+        query = f"EIO={self.generation}&transport=polling" + (f"&user={user}" if user else "")
+        status, text, _ = await request(self.server, "GET", query)
+        assert status == 200, text
+        opened = packets_of(self.generation, text)[0]
+        self.sid = json.loads(opened[1:])["sid"]
+        return self
+
+    async def post(self, *packets, body=None, headers=None):
+        return await request(self.server, "POST", self.query, payload(self.generation, *packets) if body is None else body,
+                             headers)
+
+    async def get(self, timeout=WAIT):
+        status, text, _ = await request(self.server, "GET", self.query, timeout=timeout)
+        return status, packets_of(self.generation, text) if status == 200 else text
+
+    async def until(self, predicate):
+        """GET until a packet matches `predicate`; that packet."""
+        async def find():
+            while True:
+                status, packets = await self.get()
+                assert status == 200, packets
+                for packet in packets:
+                    if predicate(packet):
+                        return packet
+        return await asyncio.wait_for(find(), WAIT)
+
+    async def login(self, user):
+        """CONNECT `/chat-service` as `user`; loginConfirmed's data."""
+        connect_packet = f"40{NS}?user={user}," if self.generation == 3 else f"40{NS},{json.dumps({'user': user})}"
+        assert (await self.post(connect_packet))[:2] == (200, "ok")
+        confirmed = await self.until(lambda packet: "loginConfirmed" in packet)
+        return json.loads(confirmed[len(f"42{NS},"):])[2]
+
+    async def gone(self):
+        """Whether the server forgot the session (`Session ID unknown`)."""
+        status, text, _ = await request(self.server, "GET", self.query)
+        return status == 400 and json.loads(text)["code"] == 1
+
+
+# Raw WebSockets.
+
+
+async def ws_open(server, generation, sid=None, headers=None):
+    """A WebSocket to /socket.io/; for a new session, after its open packet."""
+    query = f"EIO={generation}&transport=websocket" + (f"&sid={sid}" if sid else "")
+    ws = await connect(f"ws://127.0.0.1:{server.port}/socket.io/?{query}", max_size=None,
+                       additional_headers=headers, open_timeout=WAIT)
+    if sid is None:
+        opened = await asyncio.wait_for(ws.recv(), WAIT)
+        assert opened.startswith("0{"), opened
+        ws.sid = json.loads(opened[1:])["sid"]
+        if generation == 3:
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "40"
+    return ws
+
+
+async def ws_login(server, generation, user):
+    ws = await ws_open(server, generation)
+    await ws.send(f"40{NS}?user={user}," if generation == 3 else f"40{NS},{json.dumps({'user': user})}")
+    confirmed = await ws_until(ws, lambda packet: "loginConfirmed" in packet)
+    ws.socket_id = json.loads(confirmed[len(f"42{NS},"):])[2]["id"]
+    return ws
+
+
+async def ws_until(ws, predicate):
+    async def find():
+        while True:
+            packet = await ws.recv()
+            if predicate(packet):
+                return packet
+    return await asyncio.wait_for(find(), WAIT)
+
+
+async def ws_ack(ws, ack_id):
+    """The arguments of ack `ack_id` (pings and events skipped)."""
+    prefix = f"43{NS},{ack_id}["
+    packet = await ws_until(ws, lambda packet: packet.startswith(prefix))
+    return json.loads(packet[len(prefix) - 1:])
+
+
+async def close_code(ws):
+    """The close code the server sent, once the connection is closed."""
+    async def drained():
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed:
+            return ws.close_code
+    return await asyncio.wait_for(drained(), WAIT)
+
+
+# Leak checks.
+
+
+def _socketio_connections(port):
+    status, text, _ = _request(port, "GET", "/metrics")
+    assert status == 200, text[:200]
+    found = re.search(r'^chat_connections\{transport="socketio"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def no_socketio_connections(server):
+    """Wait until the process holds no logged-in socket.io connection."""
+    await wait_until(lambda: _socketio_connections(server.port) == 0, WAIT + SWEPT_WITHIN,
+                     what="socket.io connections closed")
+
+
+async def only_own_socket(server, user):
+    """Wait until `user`'s only socket is a fresh native one: the others are cleaned up."""
+    async with ws_client(server, user=user) as native:
+        async def settled():
+            while list(await native.call("listOwnSockets")) != [native.socket_id]:
+                await asyncio.sleep(0.2)
+        await asyncio.wait_for(settled(), WAIT + SWEPT_WITHIN)
+
+
+async def chat_works(server, user):
+    """A fresh native and a fresh socket.io client of `user` log in and see each other."""
+    async with ws_client(server, user=user) as native:
+        ws = await ws_login(server, 4, user)
+        try:
+            await ws.send(f'42{NS},1["listOwnSockets"]')
+            error, sockets = await ws_ack(ws, 1)
+            assert error is None and set(sockets) == {native.socket_id, ws.socket_id}, sockets
+        finally:
+            await ws.close()
+
+
+# Requests that are not Engine.IO.
+
+
+BAD_REQUESTS = [
+    ("GET", "EIO=2&transport=polling", 5),
+    ("GET", "EIO=5&transport=polling", 5),
+    ("GET", "transport=polling", 5),
+    ("GET", "EIO=4&transport=flashsocket", 0),
+    ("GET", "EIO=3&transport=polling&j=0", 3),
+    ("GET", "EIO=4&transport=websocket", 3),  # a plain GET that names the WebSocket transport
+    ("GET", "EIO=4&transport=polling&sid=nosuchsession", 1),
+    ("POST", "EIO=3&transport=polling&sid=nosuchsession", 1),
+    ("PUT", "EIO=4&transport=polling", 2),
+    ("POST", "EIO=4&transport=polling", 2),
+    ("OPTIONS", "EIO=4&transport=polling", 2),
+]
+
+
+async def test_requests_that_are_not_engine_io_get_its_error_json(server):
+    for method, query, code in BAD_REQUESTS:
+        status, text, _ = await request(server, method, query, body="1:1" if method in ("POST", "PUT") else None)
+        assert error_of(status, text)[0] == 400 and json.loads(text)["code"] == code, (method, query, text)
+    for generation in (3, 4):
+        with pytest.raises(InvalidStatus):  # an unknown sid or version refuses the WebSocket handshake
+            await ws_open(server, generation, sid="nosuchsession")
+    with pytest.raises(InvalidStatus):
+        await ws_open(server, 5)
+
+
+@pytest.mark.parametrize("method", ["GET", "OPTIONS"])
+async def test_a_foreign_origin_is_forbidden_without_a_cors_grant(server, method):
+    """A page of another site gets 403, and no Access-Control-Allow-Origin
+    naming it: the browser must not let it read even the error."""
+    headers = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    status, text, answer = await request(server, method, "EIO=4&transport=polling", headers=headers)
+    assert error_of(status, text) == (403, {"code": 4, "message": "Forbidden"})
+    assert "access-control-allow-origin" not in answer, answer
+    own = f"http://127.0.0.1:{server.port}"
+    status, text, answer = await request(server, "GET", "EIO=4&transport=polling", headers={"Origin": own})
+    assert status == 200 and answer["access-control-allow-origin"] == own, (status, text, answer)
