@@ -24,6 +24,7 @@ from clients import BenchError
 
 RESULTS_JSONL = servers.BENCH / "results.jsonl"
 RESULTS_MD = servers.BENCH / "RESULTS.md"
+CHANGES_HEADING = "## What each change bought"
 
 # (scenario, figure, label, whether an ours/original ratio means anything)
 FIGURES = [
@@ -145,7 +146,18 @@ Sizes (median of {sizes["rounds"]} rounds; RSS growth from the first round):
 
 {table(record["results"], record["peer"])}
 """
-    RESULTS_MD.write_text(text)
+    RESULTS_MD.write_text(text + kept_history(RESULTS_MD))
+
+
+def kept_history(path):
+    """The hand-written "What each change bought" section of the previous
+    RESULTS.md, kept under the new figures ("" when there is none)."""
+    try:
+        previous = path.read_text()
+    except FileNotFoundError:
+        return ""
+    start = previous.find(CHANGES_HEADING)
+    return "" if start < 0 else "\n" + previous[start:]
 
 
 async def main(argv):

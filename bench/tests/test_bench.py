@@ -65,6 +65,15 @@ def test_table_gives_ours_over_original():
         assert row == f"| {label} | 6 | 2 | {'3.00' if comparable else '-'} |"
 
 
+def test_results_md_keeps_the_changes_section(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    assert bench.kept_history(path) == ""
+    path.write_text("# Benchmark results\n\nold figures\n\n## What each change bought\n\n| change | before | after |\n")
+    assert bench.kept_history(path) == "\n## What each change bought\n\n| change | before | after |\n"
+    path.write_text("# Benchmark results\n\nno section\n")
+    assert bench.kept_history(path) == ""
+
+
 def test_unknown_configuration_is_refused(tmp_path):
     with pytest.raises(BenchError, match="unknown configuration 'mysql'"):
         servers.Ours(tmp_path, "mysql", 100)
