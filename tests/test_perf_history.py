@@ -58,3 +58,21 @@ async def test_history_readers(chat, svc):
     with pytest.raises(RpcError) as info:
         await owner.call("roomHistoryGet", "no such room", 0, 10)
     assert info.value.code == "noRoom"
+
+
+TRICKY_TEXTS = ['],[{"textMessage":"x"}', "a,b", "\u0000", "\"quoted\" \\ back", "😀 \ud7ff", "", "[]"]
+
+
+async def test_pages_parse_stored_texts_exactly(chat, svc):
+    """A page is parsed as one joined array: texts full of JSON punctuation
+    come back exactly as sent, in both history reads."""
+    await svc.add_room(R1)
+    client = await chat.client(svc, U1)
+    await client.call("roomJoin", R1)
+    for text in TRICKY_TEXTS:
+        await client.call("roomMessage", R1, {"textMessage": text})
+    expected = list(reversed(TRICKY_TEXTS))
+    page = await client.call("roomHistoryGet", R1, 0, 100)
+    assert [message["textMessage"] for message in page] == expected
+    assert [message["textMessage"] for message in await client.call("roomRecentHistory", R1)] == expected
+    assert await client.call("roomHistoryGet", R1, len(TRICKY_TEXTS), 10) == []
