@@ -54,7 +54,7 @@ def server(tmp_path_factory):
 def _request(port, method, target, body=None, headers=None, timeout=WAIT):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request(method, target, body=body, headers=headers or {})
+        conn.request(method, target, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read().decode(), {k.lower(): v for k, v in response.getheaders()}
     finally:
@@ -269,3 +269,76 @@ async def test_a_foreign_origin_is_forbidden_without_a_cors_grant(server, method
     own = f"http://127.0.0.1:{server.port}"
     status, text, answer = await request(server, "GET", "EIO=4&transport=polling", headers={"Origin": own})
     assert status == 200 and answer["access-control-allow-origin"] == own, (status, text, answer)
+
+
+# Long-polling sessions that break the protocol.
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_a_post_over_max_frame_bytes_gets_413_and_ends_the_session(server, generation):
+    session = await Polling(server, generation).open()
+    await session.login(f"big{generation}")
+    status, text, _ = await session.post(body="4" + "x" * MAX_FRAME_BYTES)
+    assert error_of(status, text) == (413, {"code": 3, "message": "Bad request: payload too large"})
+    assert await session.gone()
+    await only_own_socket(server, f"big{generation}")
+    await no_socketio_connections(server)
+
+
+async def test_an_engine_io_3_length_past_the_body_gets_400_and_ends_the_session(server):
+    session = await Polling(server, 3).open()
+    await session.login("longer")
+    for body in ["999:42", "99999999999:4", "12:4", "3:4\u00e9\U0001f600"]:  # the last splits a character
+        fresh = await Polling(server, 3).open()
+        status, text, _ = await fresh.post(body=body)
+        assert error_of(status, text) == (400, {"code": 3, "message": "Bad request"}), body
+        assert await fresh.gone(), body
+    status, text, _ = await session.post(body="999:42")
+    assert error_of(status, text) == (400, {"code": 3, "message": "Bad request"})
+    assert await session.gone()
+    await only_own_socket(server, "longer")
+    await no_socketio_connections(server)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_two_overlapping_gets_end_the_session(server, generation):
+    """Engine.IO allows one GET at a time: the later of two gets 400, the
+    waiting one the close packet, and the session ends. (A GET that a ping
+    answered before the other arrived did not overlap: try again.)"""
+    session = await Polling(server, generation).open()
+    await session.login(f"overlap{generation}")
+    for _ in range(5):
+        answers = await asyncio.gather(session.get(), session.get())
+        if all(status == 200 for status, _ in answers):
+            continue
+        answers.sort(key=lambda answer: answer[0])
+        (ok, packets), (refused, text) = answers
+        assert ok == 200 and packets[-1] == "1", answers  # the waiting poll gets the close
+        assert error_of(refused, text) == (400, {"code": 3, "message": "Bad request"})
+        break
+    else:
+        pytest.fail("the two GETs never overlapped")
+    assert await session.gone()
+    await only_own_socket(server, f"overlap{generation}")
+    await no_socketio_connections(server)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_a_session_whose_post_body_never_ends_is_swept(server, generation):
+    """A client that sends a POST's headers and part of its body, then
+    stalls, sends no packet: its session ends after the heartbeat timeout
+    and its socket is cleaned up while the request still hangs. (daphne
+    hands a request to the application only once its body is complete, so
+    the stalled connection itself is daphne's to time out.)"""
+    session = await Polling(server, generation).open()
+    await session.login(f"slow{generation}")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write((f"POST /socket.io/?{session.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 1000\r\n\r\n42").encode())
+    await writer.drain()
+    try:
+        await only_own_socket(server, f"slow{generation}")
+        assert await session.gone()
+        await no_socketio_connections(server)
+    finally:
+        writer.close()
