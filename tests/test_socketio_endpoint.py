@@ -24,7 +24,7 @@ NS = "/chat-service"
 
 
 def application(svc, ping_interval=5.0, ping_timeout=5.0):
-    socketio = SocketIOApp(svc, Engine(ping_interval, ping_timeout))
+    socketio = SocketIOApp(svc, Engine(ping_interval, ping_timeout, svc.options.max_outgoing_bytes))
     return build_application(svc, socketio=socketio), socketio
 
 

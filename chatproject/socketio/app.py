@@ -55,7 +55,7 @@ class SocketIOApp:
     @property
     def engine(self):
         if self._engine is None:
-            self._engine = Engine.within(self.service.options.heartbeat_timeout)
+            self._engine = Engine.within(self.service.options.heartbeat_timeout, self.service.options.max_outgoing_bytes)
         return self._engine
 
     async def __call__(self, scope, receive, send):

@@ -24,19 +24,20 @@ CLOSE_FLUSH_SECONDS = 2.0  # how long a server-side close waits for a poller to 
 class Engine:
     """This process's Engine.IO sessions and their heartbeat sweeper."""
 
-    def __init__(self, ping_interval, ping_timeout):
+    def __init__(self, ping_interval, ping_timeout, max_unsent_bytes):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        self.max_unsent_bytes = max_unsent_bytes  # the service's maxOutgoingBytes: see EngineSession.answer
         self.sessions = {}  # sid -> EngineSession
         self._sweeper = None
 
     @classmethod
-    def within(cls, heartbeat_timeout_ms):
+    def within(cls, heartbeat_timeout_ms, max_unsent_bytes):
         """Engine.IO's usual 25 s / 20 s, shortened so that a dead session ends
         within the service's `heartbeatTimeout` (docs/protocol.md, Limits: no
         ghost presence)."""
         share = heartbeat_timeout_ms * 0.4 / 1000
-        return cls(min(25.0, share), min(20.0, share))
+        return cls(min(25.0, share), min(20.0, share), max_unsent_bytes)
 
     def open(self, generation, scope):
         session = EngineSession(self, secrets.token_urlsafe(15), generation, scope)
@@ -92,6 +93,13 @@ class EngineSession:
         if self.closing or self.ended:
             return
         self._put(packet)
+
+    def answer(self, packet):
+        """A reply to the client's own packet (a pong, a CONNECT_ERROR): a client
+        that sends them without reading would pile them up without end."""
+        if self.unsent_bytes() > self.engine.max_unsent_bytes:
+            raise EngineError("the client does not read its answers")
+        self.send(packet)
 
     def _put(self, packet):
         if self._outbox is not None:
@@ -249,7 +257,7 @@ class EngineSession:
             if self.listener is not None and not self.closing:
                 self.listener.message(data)
         elif kind == PING and self.generation == 3:
-            self.send(PONG + data)
+            self.answer(PONG + data)
         elif kind == PONG and self.generation == 4:
             pass
         elif kind == CLOSE:

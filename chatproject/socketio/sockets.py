@@ -149,7 +149,7 @@ class Namespaces:
     def _connect(self, packet):
         generation = self.session.generation
         if packet.namespace != NAMESPACE:
-            self.session.send(MESSAGE + packets.connect_error(packet.namespace, generation, "Invalid namespace"))
+            self.session.answer(MESSAGE + packets.connect_error(packet.namespace, generation, "Invalid namespace"))
             return
         if self.socket is not None:
             raise PacketError("repeated CONNECT")

@@ -342,3 +342,45 @@ async def test_a_session_whose_post_body_never_ends_is_swept(server, generation)
         await no_socketio_connections(server)
     finally:
         writer.close()
+
+
+# Answers the client never reads.
+
+BIG = 60_000
+FLOODS = [(3, "2" + "p" * BIG), (3, f"40/{'n' * BIG},"), (4, f"40/{'n' * BIG},")]
+MAX_OUTGOING_BYTES = 1 << 20  # maxOutgoingBytes' default
+
+
+@pytest.mark.parametrize("generation, packet", FLOODS, ids=["eio3-pings", "eio3-connects", "eio4-connects"])
+async def test_answers_a_polling_client_never_takes_are_bounded(server, generation, packet):
+    """Engine.IO 3 pings and CONNECTs to unknown namespaces are answered (a
+    pong echoing the data, a CONNECT_ERROR naming the namespace); a client
+    that sends them and never polls is ended once maxOutgoingBytes of
+    answers wait (they used to pile up without end: 30 MB from 500 POSTs)."""
+    session = await Polling(server, generation).open()
+    await session.login(f"deaf{generation}")
+    for sent in range(1, 4 * MAX_OUTGOING_BYTES // BIG):
+        status, text, _ = await session.post(packet)
+        if status != 200:
+            break
+    assert status != 200, f"{sent} answers of {len(packet)} bytes wait, the session still open"
+    assert error_of(status, text) == (400, {"code": 3, "message": "Bad request"})
+    assert sent <= MAX_OUTGOING_BYTES // BIG + 2, sent
+    assert await session.gone()
+    await only_own_socket(server, f"deaf{generation}")
+    await no_socketio_connections(server)
+
+
+@pytest.mark.parametrize("generation, packet", FLOODS, ids=["eio3-pings", "eio3-connects", "eio4-connects"])
+async def test_answers_a_websocket_client_never_reads_are_bounded(server, generation, packet):
+    ws = await ws_login(server, generation, f"deafws{generation}")
+    ws.transport.pause_reading()  # the server's writes back up to it
+    try:
+        for _ in range(20 * MAX_OUTGOING_BYTES // BIG):  # past the kernel's and the client's buffers
+            await ws.send(packet)
+    except ConnectionClosed:
+        pass
+    ws.transport.resume_reading()
+    assert await close_code(ws) == 4002
+    await only_own_socket(server, f"deafws{generation}")
+    await no_socketio_connections(server)
