@@ -384,3 +384,157 @@ async def test_answers_a_websocket_client_never_reads_are_bounded(server, genera
     assert await close_code(ws) == 4002
     await only_own_socket(server, f"deafws{generation}")
     await no_socketio_connections(server)
+
+
+# Sessions opened and abandoned.
+
+
+async def test_abandoned_sessions_are_swept_before_and_after_the_namespace_connect(server):
+    """Handshakes never followed by a CONNECT, and logged-in sessions whose
+    client stops talking (its WebSocket left open, unread): all end within
+    the heartbeat timeout, and leave no socket behind."""
+    idle = [await Polling(server, generation).open() for generation in (3, 4) for _ in range(8)]
+    connected = [await Polling(server, generation).open() for generation in (3, 4) for _ in range(4)]
+    for session in connected:
+        await session.login("abandoner")
+    sockets = [await ws_open(server, generation) for generation in (3, 4) for _ in range(3)]
+    sockets += [await ws_login(server, generation, "abandoner") for generation in (3, 4) for _ in range(2)]
+    for ws in sockets:
+        ws.transport.pause_reading()  # a client that went quiet
+
+    async def all_gone():
+        while not all([await session.gone() for session in idle + connected]):
+            await asyncio.sleep(0.5)
+    await asyncio.wait_for(all_gone(), SWEPT_WITHIN + WAIT)
+    for ws in sockets:
+        ws.transport.resume_reading()
+        assert await close_code(ws) == 1000
+    await only_own_socket(server, "abandoner")
+    await no_socketio_connections(server)
+
+
+# Upgrade attacks.
+
+
+async def test_an_upgrade_to_a_websocket_session_is_refused_and_the_victim_goes_on(server):
+    victim = await ws_login(server, 4, "victim")
+    for generation in (4, 3):  # its own generation, and the other one
+        intruder = await connect(f"ws://127.0.0.1:{server.port}/socket.io/?EIO={generation}&transport=websocket"
+                                 f"&sid={victim.sid}", open_timeout=WAIT) if generation == 4 else None
+        if intruder is not None:
+            assert await close_code(intruder) == 4002
+        else:
+            with pytest.raises(InvalidStatus):
+                await ws_open(server, 3, sid=victim.sid)
+    await victim.send(f'42{NS},7["listOwnSockets"]')
+    assert (await ws_ack(victim, 7))[0] is None
+    await victim.close()
+    await only_own_socket(server, "victim")
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_upgrade_misuse_leaves_the_polling_session_working(server, generation):
+    """A second upgrade WebSocket for one session is refused; a packet other
+    than the probe before the upgrade completes refuses that upgrade; the
+    session goes on on polling, and a proper upgrade still works after."""
+    user = f"upgrader{generation}"
+    session = await Polling(server, generation).open()
+    await session.login(user)
+    first = await ws_open(server, generation, sid=session.sid)
+    second = await ws_open(server, generation, sid=session.sid)
+    assert await close_code(second) == 4002
+    await first.send(f'42{NS},1["listOwnSockets"]')  # data before the upgrade completes
+    assert await close_code(first) == 4002
+    assert (await session.post(f'42{NS},2["listOwnSockets"]'))[:2] == (200, "ok")
+    ack = await session.until(lambda packet: packet.startswith(f"43{NS},2"))
+    assert json.loads(ack[len(f"43{NS},2"):])[0] is None, ack
+
+    upgrade = await ws_open(server, generation, sid=session.sid)
+    await upgrade.send("2probe")
+    assert await asyncio.wait_for(upgrade.recv(), WAIT) == "3probe"
+    await upgrade.send("5")
+    await upgrade.send(f'42{NS},3["listOwnSockets"]')
+    assert (await ws_ack(upgrade, 3))[0] is None
+    status, text = await session.get()  # the old transport is over
+    assert status == 400, text
+    another = await ws_open(server, generation, sid=session.sid)  # a third upgrade, once on WebSocket
+    assert await close_code(another) == 4002
+    await upgrade.send(f'42{NS},4["listOwnSockets"]')
+    assert (await ws_ack(upgrade, 4))[0] is None
+    await upgrade.close()
+    await only_own_socket(server, user)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_an_upgrade_with_the_sid_of_a_closed_session_is_refused(server, generation):
+    session = await Polling(server, generation).open()
+    await session.login(f"closer{generation}")
+    assert (await session.post("1"))[:2] == (200, "ok")  # the client closes the session
+    assert await session.gone()
+    with pytest.raises(InvalidStatus):
+        await ws_open(server, generation, sid=session.sid)
+    await only_own_socket(server, f"closer{generation}")
+
+
+# Events.
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_an_event_flood_is_rate_limited_with_acks_in_order(server, generation):
+    ws = await ws_login(server, generation, f"flood{generation}")
+    count = 60
+    for ack_id in range(1, count + 1):
+        await ws.send(f'42{NS},{ack_id}["listOwnSockets"]')
+    acks = [packet for packet in [await ws_until(ws, lambda packet: packet.startswith(f"43{NS},"))
+                                  for _ in range(count)]]
+    ids = [int(re.match(rf"43{NS},(\d+)\[", packet).group(1)) for packet in acks]
+    assert ids == list(range(1, count + 1)), ids
+    results = [json.loads(packet[packet.index("["):]) for packet in acks]
+    assert all(len(result) == 2 for result in results), results
+    limited = [error for error, _ in results if error is not None]
+    assert limited and all(error.startswith("ChatServiceError: Rate limit exceeded, retry in ") for error in limited), limited
+    assert count - len(limited) >= 10  # rateBurst
+    await ws.send(f'42{NS},999999999999999["listOwnSockets"]')  # 15 digits: the largest ack id
+    while True:  # the limiter refills at 20 per second
+        error, _ = await ws_ack(ws, 999999999999999)
+        if error is None:
+            break
+        await asyncio.sleep(0.1)
+        await ws.send(f'42{NS},999999999999999["listOwnSockets"]')
+    await ws.close()
+    await only_own_socket(server, f"flood{generation}")
+
+
+ODD_EVENTS = [
+    (f'42{NS},1["roomJoin"' + ',"a"' * 500 + "]", "ChatServiceError: No such room a"),  # extra arguments are ignored
+    (f'42{NS},1["nosuch"]', "ChatServiceError: No such command nosuch"),
+    (f'42{NS},1["constructor"]', "ChatServiceError: No such command constructor"),
+    (f'42{NS},1["__proto__"]', "ChatServiceError: No such command __proto__"),
+    (f'42{NS},1["roomJoin",{{"__proto__":{{"x":1}}}}]', None),  # a bad argument: some error, not a crash
+    (f'42{NS},1[1,2]', 4002),
+    (f'42{NS},1[null]', 4002),
+    (f'42{NS},1{{"name":"roomJoin"}}', 4002),
+    (f'42{NS},1["roomMessage","r",' + "[" * 200 + "]" * 200 + "]", 4002),
+    (f'42{NS},1000000000000000["listOwnSockets"]', 4002),  # 16 digits
+    (f'42/other,1["listOwnSockets"]', 4002),
+    (f'43{NS},1[null,null]', 4002),
+    (f'45{NS},1-["x"]', 4002),
+    (f'42{NS},1["listOwnSockets"', 4002),
+]
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_odd_events_get_an_error_ack_or_close_the_session(server, generation):
+    user = f"odd{generation}"
+    for packet, outcome in ODD_EVENTS:
+        ws = await ws_login(server, generation, user)
+        await ws.send(packet)
+        if outcome == 4002:
+            assert await close_code(ws) == 4002, packet
+        else:
+            error, data = await ws_ack(ws, 1)
+            assert isinstance(error, str) and data is None, (packet, error, data)
+            assert outcome is None or error == outcome, (packet, error)
+            await ws.close()
+    await only_own_socket(server, user)
+    await chat_works(server, user)
