@@ -12,13 +12,14 @@ import asyncio
 import http.client
 import json
 import re
-import socket
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.test_fuzz import JSON, METHODS, fuzz_settings, to_frame
 
 from .harness import Cluster, wait_until, ws_client
 
@@ -538,3 +539,73 @@ async def test_odd_events_get_an_error_ack_or_close_the_session(server, generati
             await ws.close()
     await only_own_socket(server, user)
     await chat_works(server, user)
+
+
+# Generated frames.
+
+PLAIN_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # a text frame can carry it
+EVENTS = st.builds(lambda name, args: [name, *args], METHODS, st.lists(JSON, max_size=3)).map(to_frame)
+SOCKET_IO_PACKETS = st.builds(
+    "".join,
+    st.tuples(
+        st.just("4"),
+        st.sampled_from("0123456") | st.sampled_from("789x"),
+        st.sampled_from([f"{NS},", "", "/,", "/other,", NS, f"{NS}?user=x,"]),
+        st.sampled_from(["", "1", "007", "999999999999999", "1000000000000000"]) | st.integers(0, 10**17).map(str),
+        EVENTS | JSON.map(to_frame) | PLAIN_TEXT,
+    ),
+)
+ENGINE_IO_PACKETS = st.builds("".join, st.tuples(st.sampled_from("0123456b7"), PLAIN_TEXT))
+COMMAND_EVENTS = st.builds("42{},{}{}".format, st.just(NS), st.sampled_from(["", "1", "999999999999999"])
+                           | st.integers(0, 10**15 - 1).map(str), EVENTS)
+ANY_FRAME = SOCKET_IO_PACKETS | ENGINE_IO_PACKETS | st.binary(max_size=6)
+# Commands first, then at most one frame of any kind: most of these close the session.
+GENERATED_FRAMES = st.builds(lambda events, last: events + last, st.lists(COMMAND_EVENTS, max_size=5),
+                             st.lists(ANY_FRAME, max_size=1))
+SENTINEL = 424242
+ERROR_LINE = re.compile(r"Traceback|\bERROR\b")
+
+
+async def run_generated(server, generation, frames):
+    """Send `frames` after a CONNECT, then a sentinel event: its ack comes,
+    every ack has two arguments, or the session was closed with a protocol
+    error (or normally, after an Engine.IO close)."""
+    ws = await ws_login(server, generation, "fuzz")
+    try:
+        for frame in frames:
+            await ws.send(frame)
+        await ws.send(f'42{NS},{SENTINEL}["listOwnSockets"]')
+
+        async def sentinel_ack():
+            while True:
+                packet = await ws.recv()
+                if packet.startswith(f"43{NS},"):
+                    ack = re.match(rf"43{NS},(\d+)(\[.*)$", packet, re.S)
+                    assert len(json.loads(ack.group(2))) == 2, packet
+                    if int(ack.group(1)) == SENTINEL:
+                        return
+        await asyncio.wait_for(sentinel_ack(), WAIT)
+    except ConnectionClosed:
+        assert ws.close_code in (1000, 4002, 4003, 4009), (ws.close_code, frames)
+    finally:
+        await ws.close()
+
+
+def test_generated_frames_never_break_the_server(server):
+    """Generated Engine.IO and Socket.IO frames (and binary ones) after a
+    valid CONNECT: every session answers or closes cleanly, nothing is logged
+    as an error, no socket is left, and the process still serves chat."""
+    log_start = len(server.log_path.read_text(errors="replace"))
+    with asyncio.Runner() as runner:
+        @fuzz_settings(200)
+        @given(st.sampled_from([3, 4]), GENERATED_FRAMES)
+        def run(generation, frames):
+            runner.run(run_generated(server, generation, frames))
+
+        run()
+        runner.run(only_own_socket(server, "fuzz"))
+        runner.run(no_socketio_connections(server))
+        runner.run(chat_works(server, "fuzz"))
+    errors = [line for line in server.log_path.read_text(errors="replace")[log_start:].splitlines()
+              if ERROR_LINE.search(line)]
+    assert errors == []
