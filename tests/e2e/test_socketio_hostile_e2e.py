@@ -382,7 +382,9 @@ async def test_answers_a_websocket_client_never_reads_are_bounded(server, genera
     except ConnectionClosed:
         pass
     ws.transport.resume_reading()
-    assert await close_code(ws) == 4002
+    # 4002, or 1006 when the server gave up on the close handshake the paused client could not read
+    assert await close_code(ws) in (4002, 1006)
+    assert f"engine.io session {ws.sid} closed: the client does not read its answers" in server.log_path.read_text()
     await only_own_socket(server, f"deafws{generation}")
     await no_socketio_connections(server)
 
