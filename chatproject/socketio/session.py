@@ -81,6 +81,7 @@ class EngineSession:
         self._outbox = None  # the WebSocket's, once on one
         self._ws_open = False
         self._probe = None  # the outbox of a WebSocket being upgraded to
+        self._probe_answered = False  # one `3probe` per upgrade: a client repeating `2probe` unread would pile them up
         now = time.monotonic()
         self._opened_at = now
         self.last_seen = now
@@ -212,12 +213,14 @@ class EngineSession:
         if self.transport != "polling" or self.ended or self.closing or self._probe is not None:
             raise EngineError("cannot upgrade this session")
         self._probe = outbox
+        self._probe_answered = False
 
     def probed(self, outbox):
         """`2probe` on the upgrading WebSocket: answer it there, and end the
         waiting GET with a noop so that the client can pause polling."""
-        if outbox is not self._probe:
-            raise EngineError("probe without an upgrade")
+        if outbox is not self._probe or self._probe_answered:
+            raise EngineError("probe without an upgrade, or a second one")
+        self._probe_answered = True
         outbox.send_text(PONG + "probe")
         if not self._buffer:
             self._put(NOOP)

@@ -469,6 +469,28 @@ async def test_upgrade_misuse_leaves_the_polling_session_working(server, generat
 
 
 @pytest.mark.parametrize("generation", [3, 4])
+async def test_a_repeated_probe_refuses_that_upgrade(server, generation):
+    """One `3probe` per upgrade: a client repeating `2probe` (and not reading)
+    would pile the answers up. The upgrade is refused, the session goes on
+    on polling and a later upgrade works."""
+    session = await Polling(server, generation).open()
+    await session.login(f"prober{generation}")
+    probe = await ws_open(server, generation, sid=session.sid)
+    await probe.send("2probe")
+    assert await asyncio.wait_for(probe.recv(), WAIT) == "3probe"
+    await probe.send("2probe")
+    assert await close_code(probe) == 4002
+    upgrade = await ws_open(server, generation, sid=session.sid)
+    await upgrade.send("2probe")
+    assert await asyncio.wait_for(upgrade.recv(), WAIT) == "3probe"
+    await upgrade.send("5")
+    await upgrade.send(f'42{NS},1["listOwnSockets"]')
+    assert (await ws_ack(upgrade, 1))[0] is None
+    await upgrade.close()
+    await only_own_socket(server, f"prober{generation}")
+
+
+@pytest.mark.parametrize("generation", [3, 4])
 async def test_an_upgrade_with_the_sid_of_a_closed_session_is_refused(server, generation):
     session = await Polling(server, generation).open()
     await session.login(f"closer{generation}")
