@@ -633,3 +633,25 @@ def test_generated_frames_never_break_the_server(server):
     errors = [line for line in server.log_path.read_text(errors="replace")[log_start:].splitlines()
               if ERROR_LINE.search(line)]
     assert errors == []
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_namespace_connect_disconnect_cycles_leave_no_socket(server, generation):
+    """Hundreds of CONNECT / DISCONNECT pairs of the namespace in one POST
+    (each a login, and its clean-up while the login may still run): every
+    socket is cleaned up and the session serves the next CONNECT."""
+    user = f"cycler{generation}"
+    connect_packet = f"40{NS}?user={user}," if generation == 3 else f"40{NS},{json.dumps({'user': user})}"
+    session = await Polling(server, generation).open()
+    cycles = 300
+    status, text, _ = await session.post(*[connect_packet, f"41{NS},"] * cycles)
+    assert (status, text) == (200, "ok")
+    await only_own_socket(server, user)
+    await no_socketio_connections(server)
+    assert (await session.get())[0] == 200  # what the cycles left: their loginConfirmed among it
+    assert (await session.login(user))["id"]
+    assert (await session.post(f'42{NS},1["listOwnSockets"]'))[:2] == (200, "ok")
+    ack = await session.until(lambda packet: packet.startswith(f"43{NS},1"))
+    assert len(json.loads(ack[len(f"43{NS},1"):])[1]) == 1, ack
+    assert (await session.post("1"))[:2] == (200, "ok")
+    await only_own_socket(server, user)
