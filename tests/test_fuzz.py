@@ -604,6 +604,18 @@ def chat_log(caplog):
         logger.removeHandler(handler)
 
 
+@pytest.fixture(autouse=True)
+def examples_of_this_file_only(monkeypatch):
+    """Hypothesis mixes literals of the project's own modules into what it
+    draws, so that any new module anywhere would change these derandomized
+    examples (and which outcomes they reach): draw from this file's strategies
+    alone."""
+    from hypothesis.internal.conjecture import providers
+
+    monkeypatch.setattr(providers, "_get_local_constants", providers.Constants)
+    providers.CONSTANTS_CACHE.cache.clear()
+
+
 @pytest.fixture
 def fuzz(chat_db, chat_log):
     """``fuzz(**options)``: an InProcessSession, closed at the end of the test."""
