@@ -14,6 +14,7 @@ from django.db.models import Count
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
+from presence.store import add_socket
 from rooms.models import Room, RoomListEntry
 from rooms.permissions import is_admin
 
@@ -144,11 +145,14 @@ class MessagingStore:
         return get_user(name)
 
     @database_sync_to_async
-    def ensure_user(self, name):
-        """The user record of a name that logs in, created at its first login:
-        one plain statement on every login (get_or_create took two to four)."""
-        with connection.cursor() as cursor:
-            cursor.execute(ENSURE_USER_SQL, [name, False])
+    def add_login(self, user_name, socket_id, instance_uid, now):
+        """A login's records in one database hop and transaction: the user's,
+        created at its first login by one plain statement (get_or_create took
+        two to four), and the socket's. Returns nconnected."""
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(ENSURE_USER_SQL, [user_name, False])
+            return add_socket(user_name, socket_id, instance_uid, now)
 
     @database_sync_to_async
     def has_user(self, name):

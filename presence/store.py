@@ -32,6 +32,16 @@ def joined_count(room_id, user_name):
     return Membership.objects.filter(room_id=room_id, user_name=user_name).count()
 
 
+def add_socket(user_name, socket_id, instance_uid, now):
+    """Record a logged-in socket; returns nconnected. Run inside the login's
+    transaction (`MessagingStore.add_login`). Plain SQL: it runs on every
+    login, and the ORM's query building cost more than the statements."""
+    with connection.cursor() as cursor:
+        cursor.execute(ADD_SOCKET_SQL, [socket_id, user_name, instance_uid, now])
+        cursor.execute(USER_SOCKET_COUNT_SQL, [user_name])
+        return cursor.fetchone()[0]
+
+
 def touch_heartbeat(instance_uid, now):
     """Renew a live instance's heartbeat. False when other instances declared it
     dead: its record is gone, or claimed by the one recovering it."""
@@ -40,15 +50,6 @@ def touch_heartbeat(instance_uid, now):
 
 class PresenceStore:
     """Presence: sockets, memberships, userlists, seen times, instances and locks."""
-
-    @database_sync_to_async
-    def add_socket(self, user_name, socket_id, instance_uid, now):
-        """Record a logged-in socket; returns nconnected. Plain SQL: it runs on
-        every login, and the ORM's query building cost more than the statements."""
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(ADD_SOCKET_SQL, [socket_id, user_name, instance_uid, now])
-            cursor.execute(USER_SOCKET_COUNT_SQL, [user_name])
-            return cursor.fetchone()[0]
 
     @database_sync_to_async
     def remove_socket_records(self, socket_id):

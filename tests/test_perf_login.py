@@ -1,4 +1,4 @@
-"""The login's store calls in plain SQL (bench/RESULTS.md, What each change
+"""The login's store call in plain SQL (bench/RESULTS.md, What each change
 bought): a returning user keeps the record and settings it has, and a login
 costs the same statements for a new and a returning user."""
 from asgiref.sync import sync_to_async
@@ -7,15 +7,13 @@ from django.test.utils import CaptureQueriesContext
 
 from messaging.models import ChatUser
 from messaging.store import MessagingStore
-from presence.store import PresenceStore
 from tests.conftest import R1, R2, U1, U2
 
 
 def _login_statements(user_name, socket_id):
-    """The statements of the login's two store calls, run as the service runs them."""
+    """The statements of the login's store call, run as the service runs it."""
     with CaptureQueriesContext(connection) as queries:
-        MessagingStore.__dict__["ensure_user"].func(None, user_name)
-        nconnected = PresenceStore.__dict__["add_socket"].func(None, user_name, socket_id, "instance-x", 1)
+        nconnected = MessagingStore.__dict__["add_login"].func(None, user_name, socket_id, "instance-x", 1)
     return len(queries.captured_queries), nconnected
 
 

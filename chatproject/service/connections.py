@@ -30,8 +30,7 @@ class Connections:
             if user_name is None or user_name == "":
                 raise ChatServiceError("noLogin")
             check_name(user_name)
-            await self.messaging.ensure_user(user_name)
-            nconnected = await self.presence.add_socket(user_name, socket_id, self.instance_uid, now_ms())
+            nconnected = await self.messaging.add_login(user_name, socket_id, self.instance_uid, now_ms())
             recorded = True
             limit = self.options.max_connections_per_user
             if limit and nconnected > limit:
