@@ -89,7 +89,7 @@ async def test_b189_user_group_add_failure_rejects_login(chat, svc, monkeypatch)
 async def test_b190_connection_closed_right_after_socket_recorded(chat, svc, monkeypatch):
     """B190: connection closed right after socket recorded."""
     communicator = WebsocketCommunicator(build_application(svc), "/ws/chat/?user=" + U1)
-    original = svc.presence.add_socket
+    original = svc.messaging.add_login
     seen = {}
 
     async def add_then_close(user_name, socket_id, *args, **kwargs):
@@ -104,7 +104,7 @@ async def test_b190_connection_closed_right_after_socket_recorded(chat, svc, mon
         seen["closed"] = socket.closed
         return result
 
-    monkeypatch.setattr(svc.presence, "add_socket", add_then_close)
+    monkeypatch.setattr(svc.messaging, "add_login", add_then_close)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     await eventually(lambda: asyncio.sleep(0, "closed" in seen))
