@@ -655,3 +655,55 @@ async def test_namespace_connect_disconnect_cycles_leave_no_socket(server, gener
     assert len(json.loads(ack[len(f"43{NS},1"):])[1]) == 1, ack
     assert (await session.post("1"))[:2] == (200, "ok")
     await only_own_socket(server, user)
+
+
+BAD_BODIES = [
+    (3, b"\xff\xfe", "text/plain;charset=UTF-8", "Bad request"),
+    (4, b"42\xc3", "text/plain;charset=UTF-8", "Bad request"),
+    (4, b"", "text/plain;charset=UTF-8", "Bad request"),
+    (3, b"", "text/plain;charset=UTF-8", "Bad request"),
+    (4, b"6\x1e\x1e6", "text/plain;charset=UTF-8", "Bad request"),
+    (4, b"bAAEC", "text/plain;charset=UTF-8", "Bad request: binary packets are not supported"),
+    (3, b"\x00\x03\xff42", "application/octet-stream", "Bad request: binary packets are not supported"),
+    (4, b'40/chat-service,{"user":' + b"[" * 100 + b"]" * 100 + b"}", "text/plain;charset=UTF-8", "Bad request"),
+]
+
+
+@pytest.mark.parametrize("generation, body, content_type, message", BAD_BODIES)
+async def test_a_bad_post_body_gets_400_and_ends_the_session(server, generation, body, content_type, message):
+    session = await Polling(server, generation).open()
+    status, text, _ = await session.post(body=body, headers={"Content-Type": content_type})
+    assert error_of(status, text) == (400, {"code": 3, "message": message})
+    assert await session.gone()
+
+
+@pytest.mark.parametrize("user", [{"a": [1]}, 12, None, "x" * 5000, "\u0000nul", "\U0001f600"])
+async def test_odd_auth_users_are_rejected_or_accepted_cleanly(server, user):
+    """Whatever `auth.user` holds, the login answers: loginConfirmed with a
+    name, or loginRejected with a ChatServiceError, never a crash."""
+    session = await Polling(server, 4).open()
+    assert (await session.post(f"40{NS},{json.dumps({'user': user})}"))[:2] == (200, "ok")
+    answer = await session.until(lambda packet: "loginConfirmed" in packet or "loginRejected" in packet)
+    name, *args = json.loads(answer[len(f"42{NS},"):])
+    if name == "loginRejected":
+        assert args[0].startswith("ChatServiceError: "), args
+    else:
+        assert isinstance(args[0], str) and args[1]["id"], args
+    assert (await session.post("1"))[:2] == (200, "ok")
+    await no_socketio_connections(server)
+
+
+async def test_a_session_whose_last_get_is_never_read_is_swept(server):
+    """A logged-in client that sends one more GET and never reads its answer,
+    nor sends anything: the session ends after the heartbeat timeout."""
+    session = await Polling(server, 4).open()
+    await session.login("nonreader")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"GET /socket.io/?{session.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await writer.drain()
+    try:
+        await only_own_socket(server, "nonreader")
+        assert await session.gone()
+        await no_socketio_connections(server)
+    finally:
+        writer.close()
