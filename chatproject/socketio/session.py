@@ -253,7 +253,11 @@ class EngineSession:
     # Incoming.
 
     def receive(self, packet):
-        """An Engine.IO packet from the client (checked by the codec)."""
+        """An Engine.IO packet from the client (checked by the codec). Nothing
+        after a close in the same payload runs: a socket it connected would
+        outlive the session."""
+        if self.ended:
+            return
         self.last_seen = time.monotonic()
         kind, data = packet[0], packet[1:]
         if kind == MESSAGE:

@@ -707,3 +707,22 @@ async def test_a_session_whose_last_get_is_never_read_is_swept(server):
         await no_socketio_connections(server)
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_packets_after_a_close_in_one_post_are_not_run(server, generation):
+    """A POST whose payload closes the session (`1`) and goes on with a
+    CONNECT and an event: nothing after the close runs, so no socket is
+    left on a session that is gone (a ghost in the user's presence)."""
+    user = f"afterclose{generation}"
+    connect_packet = f"40{NS}?user={user}," if generation == 3 else f"40{NS},{json.dumps({'user': user})}"
+    session = await Polling(server, generation).open()
+    status, text, _ = await session.post("1", connect_packet, f'42{NS},1["roomCreate","ghostroom",false]')
+    assert status in (200, 400), text
+    assert await session.gone()
+    async with ws_client(server, user=user) as native:  # logins started after the POST was handled
+        assert list(await native.call("listOwnSockets")) == [native.socket_id]
+        ws = await ws_login(server, 4, user)
+        await ws.close()
+    await only_own_socket(server, user)  # a ghost would stay
+    await no_socketio_connections(server)
