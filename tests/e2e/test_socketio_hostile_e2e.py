@@ -267,6 +267,10 @@ async def test_a_foreign_origin_is_forbidden_without_a_cors_grant(server, method
     status, text, answer = await request(server, method, "EIO=4&transport=polling", headers=headers)
     assert error_of(status, text) == (403, {"code": 4, "message": "Forbidden"})
     assert "access-control-allow-origin" not in answer, answer
+    session = await Polling(server, 4).open()
+    with pytest.raises(InvalidStatus):  # nor may it upgrade a session to a WebSocket
+        await ws_open(server, 4, sid=session.sid, headers={"Origin": "http://evil.example"})
+    assert (await session.post("1"))[:2] == (200, "ok")
     own = f"http://127.0.0.1:{server.port}"
     status, text, answer = await request(server, "GET", "EIO=4&transport=polling", headers={"Origin": own})
     assert status == 200 and answer["access-control-allow-origin"] == own, (status, text, answer)
@@ -496,6 +500,8 @@ async def test_an_upgrade_with_the_sid_of_a_closed_session_is_refused(server, ge
     await session.login(f"closer{generation}")
     assert (await session.post("1"))[:2] == (200, "ok")  # the client closes the session
     assert await session.gone()
+    status, text, _ = await session.post(f'42{NS},1["listOwnSockets"]')
+    assert error_of(status, text) == (400, {"code": 1, "message": "Session ID unknown"})
     with pytest.raises(InvalidStatus):
         await ws_open(server, generation, sid=session.sid)
     await only_own_socket(server, f"closer{generation}")
