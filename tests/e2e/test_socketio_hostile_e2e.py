@@ -406,6 +406,11 @@ async def test_abandoned_sessions_are_swept_before_and_after_the_namespace_conne
         await session.login("abandoner")
     sockets = [await ws_open(server, generation) for generation in (3, 4) for _ in range(3)]
     sockets += [await ws_login(server, generation, "abandoner") for generation in (3, 4) for _ in range(2)]
+    for session in connected[::4]:  # an upgrade probed, never completed
+        probe = await ws_open(server, session.generation, sid=session.sid)
+        await probe.send("2probe")
+        assert await asyncio.wait_for(probe.recv(), WAIT) == "3probe"
+        sockets.append(probe)
     for ws in sockets:
         ws.transport.pause_reading()  # a client that went quiet
 
