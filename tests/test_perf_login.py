@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from messaging.models import ChatUser
 from messaging.store import MessagingStore
-from tests.conftest import R1, R2, U1, U2
+from tests.conftest import R1, R2, U1, U2, eventually
 
 
 def _login_statements(user_name, socket_id):
@@ -51,3 +51,35 @@ async def test_disconnect_records_leave_nothing_behind(chat, svc):
     assert await svc.presence.joined_count((await svc.rooms.get_room(R1)).id, U1) == 1
     assert await svc.presence.joined_count((await svc.rooms.get_room(R2)).id, U1) == 0
     assert await svc.presence.remove_socket_records(first.socket_id) == 0
+
+
+async def test_echoes_are_published_only_to_other_sockets(chat, monkeypatch):
+    """socketConnectEcho and socketDisconnectEcho reach the user's other sockets,
+    on any instance; a user's only socket publishes neither."""
+    a, b = await chat.start(), await chat.start()
+    published = []
+    for service in (a, b):
+        original = service.hub.publish_user
+
+        async def spy(user_name, text, exclude=None, original=original):
+            published.append((user_name, exclude))
+            await original(user_name, text, exclude)
+
+        monkeypatch.setattr(service.hub, "publish_user", spy)
+    only = await chat.client(a, U2)
+    await only.close()
+
+    async def gone(user_name):
+        return await a.presence.user_sockets(user_name) == {}
+
+    await eventually(lambda: gone(U2))
+    first = await chat.client(a, U1)
+    assert published == []
+    second = await chat.client(b, U1)
+    assert await first.notification("socketConnectEcho") == [second.socket_id, 2]
+    await second.close()
+    assert await first.notification("socketDisconnectEcho") == [second.socket_id, 1]
+    assert published == [(U1, second.socket_id), (U1, second.socket_id)]
+    await first.close()
+    await eventually(lambda: gone(U1))
+    assert published == [(U1, second.socket_id), (U1, second.socket_id)]

@@ -50,7 +50,8 @@ class Connections:
             metrics.login(error.code)
             await socket.reject(error)
             return None
-        await self.notify_user(user_name, "socketConnectEcho", [socket_id, nconnected], exclude=socket_id)
+        if nconnected > 1:  # the echo goes to the user's other sockets only: none, no publish
+            await self.notify_user(user_name, "socketConnectEcho", [socket_id, nconnected], exclude=socket_id)
         await socket.confirm(user_name, {**(auth_data or {}), "id": socket_id})
         metrics.login("accepted")
         metrics.connection_opened(socket.transport_name)
@@ -73,7 +74,8 @@ class Connections:
             if on_disconnect:
                 await self._call_quietly(on_disconnect, self, {"id": socket_id})
             return
-        await self.notify_user(user_name, "socketDisconnectEcho", [socket_id, nconnected], exclude=socket_id)
+        if nconnected > 0:  # the user's remaining sockets; none, no publish
+            await self.notify_user(user_name, "socketDisconnectEcho", [socket_id, nconnected], exclude=socket_id)
         if on_disconnect:
             await self._call_quietly(
                 on_disconnect,
