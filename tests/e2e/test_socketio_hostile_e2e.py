@@ -732,3 +732,44 @@ async def test_packets_after_a_close_in_one_post_are_not_run(server, generation)
         await ws.close()
     await only_own_socket(server, user)  # a ghost would stay
     await no_socketio_connections(server)
+
+
+PAYLOAD_PACKETS = st.lists(COMMAND_EVENTS | SOCKET_IO_PACKETS | ENGINE_IO_PACKETS, min_size=1, max_size=5)
+
+
+async def run_generated_payload(server, generation, packets):
+    """One POST of generated packets after a CONNECT, with a sentinel event
+    last: the POST is accepted and the sentinel's ack comes, or it gets 400
+    and the session is gone."""
+    session = await Polling(server, generation).open()
+    await session.login("payloadfuzz")
+    status, text, _ = await session.post(*packets, f'42{NS},{SENTINEL}["listOwnSockets"]')
+    if status == 400:
+        assert json.loads(text)["code"] == 3 and await session.gone(), (text, packets)
+        return
+    assert (status, text) == (200, "ok"), packets
+    try:
+        await session.until(lambda packet: packet.startswith(f"43{NS},{SENTINEL}["))
+    except AssertionError:  # the payload closed the session (`1`, or a namespace DISCONNECT then the event)
+        assert await session.gone(), packets
+        return
+    assert (await session.post("1"))[:2] == (200, "ok")
+
+
+def test_generated_polling_payloads_never_break_the_server(server):
+    """The generated packets of the WebSocket fuzz, several to a POST
+    (where a close or an error stops the rest): the same guarantees."""
+    log_start = len(server.log_path.read_text(errors="replace"))
+    with asyncio.Runner() as runner:
+        @fuzz_settings(100)
+        @given(st.sampled_from([3, 4]), PAYLOAD_PACKETS)
+        def run(generation, packets):
+            runner.run(run_generated_payload(server, generation, packets))
+
+        run()
+        runner.run(only_own_socket(server, "payloadfuzz"))
+        runner.run(no_socketio_connections(server))
+        runner.run(chat_works(server, "payloadfuzz"))
+    errors = [line for line in server.log_path.read_text(errors="replace")[log_start:].splitlines()
+              if ERROR_LINE.search(line)]
+    assert errors == []
