@@ -536,6 +536,31 @@ async def test_an_event_flood_is_rate_limited_with_acks_in_order(server, generat
     await only_own_socket(server, f"flood{generation}")
 
 
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_an_event_flood_in_one_post_is_acked_in_order(server, generation):
+    """1,500 events in one POST (60 KB): each gets its ack, in order, most of
+    them the rate limit's error; the session stays open."""
+    session = await Polling(server, generation).open()
+    await session.login(f"postflood{generation}")
+    count = 1500
+    status, text, _ = await session.post(*[f'42{NS},{ack_id}["listOwnSockets"]' for ack_id in range(1, count + 1)])
+    assert (status, text) == (200, "ok")
+    acks = []
+
+    async def collect():
+        while len(acks) < count:
+            status, packets = await session.get()
+            assert status == 200, packets
+            acks.extend(packet for packet in packets if packet.startswith(f"43{NS},"))
+    await asyncio.wait_for(collect(), WAIT)
+    assert [int(re.match(rf"43{NS},(\d+)\[", packet).group(1)) for packet in acks] == list(range(1, count + 1))
+    results = [json.loads(packet[packet.index("["):]) for packet in acks]
+    assert all(len(result) == 2 for result in results)
+    assert sum(error is None for error, _ in results) >= 10  # rateBurst
+    assert (await session.post("1"))[:2] == (200, "ok")
+    await only_own_socket(server, f"postflood{generation}")
+
+
 ODD_EVENTS = [
     (f'42{NS},1["roomJoin"' + ',"a"' * 500 + "]", "ChatServiceError: No such room a"),  # extra arguments are ignored
     (f'42{NS},1["nosuch"]', "ChatServiceError: No such command nosuch"),
