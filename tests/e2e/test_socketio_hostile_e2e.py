@@ -238,7 +238,9 @@ BAD_REQUESTS = [
     ("GET", "EIO=5&transport=polling", 5),
     ("GET", "transport=polling", 5),
     ("GET", "EIO=4&transport=flashsocket", 0),
+    ("GET", "EIO=3&transport=flashsocket", 0),
     ("GET", "EIO=3&transport=polling&j=0", 3),
+    ("GET", "EIO=4&transport=polling&j=1", 3),
     ("GET", "EIO=4&transport=websocket", 3),  # a plain GET that names the WebSocket transport
     ("GET", "EIO=4&transport=polling&sid=nosuchsession", 1),
     ("POST", "EIO=3&transport=polling&sid=nosuchsession", 1),
