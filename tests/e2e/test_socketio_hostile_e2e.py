@@ -422,7 +422,8 @@ async def test_abandoned_sessions_are_swept_before_and_after_the_namespace_conne
     await asyncio.wait_for(all_gone(), SWEPT_WITHIN + WAIT)
     for ws in sockets:
         ws.transport.resume_reading()
-        assert await close_code(ws) == 1000
+        # 1000, or 1006 when the server dropped the TCP connection after the close handshake timed out
+        assert await close_code(ws) in (1000, 1006)
     await only_own_socket(server, "abandoner")
     await no_socketio_connections(server)
 
