@@ -28,6 +28,15 @@ def application(svc, ping_interval=5.0, ping_timeout=5.0):
     return build_application(svc, socketio=socketio), socketio
 
 
+async def poll_parked(socketio, sid):
+    """Until the session's GET waits on the server, the moment a test wants to interrupt."""
+    async def parked():
+        session = socketio.engine.sessions.get(sid)
+        return session is not None and session._polling
+
+    await eventually(parked)
+
+
 async def http(app, method, query, body=b"", headers=(), timeout=5):
     communicator = HttpCommunicator(app, method, "/socket.io/?" + query, body=body, headers=list(headers))
     response = await communicator.get_response(timeout=timeout)
@@ -238,11 +247,11 @@ async def test_websocket_eio4_and_v4_query_reach_login(chat):
 @pytest.mark.parametrize("generation", [3, 4])
 async def test_upgrade_from_polling_to_websocket(chat, generation):
     svc = await chat.start()
-    app, _ = application(svc)
+    app, socketio = application(svc)
     client = Polling(app, generation)
     await client.login()
     waiting = asyncio.ensure_future(client.poll(timeout=10))
-    await asyncio.sleep(0.1)
+    await poll_parked(socketio, client.sid)
     ws = await ws_open(app, generation, "&sid=" + client.sid)
     await ws.send_to(text_data="2probe")
     assert await ws_next(ws) == "3probe"
@@ -278,11 +287,11 @@ async def test_server_side_disconnect_sends_the_namespace_disconnect(chat):
 
 async def test_polling_server_side_disconnect_and_a_close_that_no_poll_takes(chat):
     svc = await chat.start()
-    app, _ = application(svc)
+    app, socketio = application(svc)
     polling = Polling(app, 3)
     await polling.login()
     waiting = asyncio.ensure_future(polling.next(lambda packet: packet.startswith("41"), timeout=10))
-    await asyncio.sleep(0.1)
+    await poll_parked(socketio, polling.sid)
     await svc.disconnect_user_sockets(U1)
     assert await waiting == f"41{NS},"
     await no_sockets(svc)
@@ -481,11 +490,11 @@ async def test_oversized_and_binary_posts_and_frames_are_refused(chat):
 
 async def test_overlapping_polls_and_closed_sessions(chat):
     svc = await chat.start()
-    app, _ = application(svc)
+    app, socketio = application(svc)
     client = Polling(app, 4)
     await client.login()
     first = asyncio.ensure_future(client.poll(timeout=10))
-    await asyncio.sleep(0.1)
+    await poll_parked(socketio, client.sid)
     status, _ = await http(app, "GET", client.query())
     assert status == 400  # a second GET while one waits closes the session
     await first
