@@ -6,6 +6,7 @@ Requests that break the protocol get Engine.IO's error JSON
 session, close it.
 """
 import asyncio
+import re
 from urllib.parse import urlparse
 
 from chatproject.common.jsontext import compact_json
@@ -27,6 +28,10 @@ NO_JSONP = (3, "Bad request: JSONP polling is not supported")
 NO_BINARY = (3, "Bad request: binary packets are not supported")
 UNAVAILABLE = (3, "Service unavailable")
 PAYLOAD_TOO_LARGE = (3, "Bad request: payload too large")
+BAD_PREFLIGHT = (3, "Bad request: not a CORS preflight")
+
+# A header list of Access-Control-Request-Headers: HTTP tokens (RFC 9110), comma-separated.
+HEADER_NAMES = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
 
 
 class RequestError(Exception):
@@ -98,11 +103,15 @@ class SocketIOApp:
     # HTTP long-polling.
 
     async def _http(self, scope, receive, send):
-        origin = decode_headers(scope.get("headers", ())).get("origin")
+        headers = decode_headers(scope.get("headers", ()))
+        origin = headers.get("origin")
         try:
             if origin is not None and not self._origins.valid_origin(urlparse(origin)):
                 origin = None  # no CORS grant: the foreign page may not read even the error
                 raise RequestError(FORBIDDEN, 403)
+            if scope["method"] == "OPTIONS" and origin is not None:
+                await _answer_preflight(send, origin, headers)
+                return
             generation, session = self._read_query(scope, "polling")
             if session is None:
                 if scope["method"] != "GET":
@@ -251,10 +260,32 @@ async def _read_body(receive, limit):
             return b"".join(chunks)
 
 
+async def _answer_preflight(send, origin, headers):
+    """A browser asks before a cross-origin request it may not send unasked
+    (polling with `extraHeaders`): grant the admitted `origin` GET and POST
+    with the headers it names. Sessions are not touched: the request itself
+    is checked when it comes."""
+    requested = headers.get("access-control-request-headers", "").strip()
+    if "access-control-request-method" not in headers or (requested and not HEADER_NAMES.fullmatch(requested)):
+        raise RequestError(BAD_PREFLIGHT)
+    grant = _cors_headers(origin) + [(b"access-control-allow-methods", b"GET, POST")]
+    if requested:
+        grant.append((b"access-control-allow-headers", requested.encode("latin-1")))
+    await send({"type": "http.response.start", "status": 204, "headers": grant + [(b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _cors_headers(origin):
+    """What lets a page of an admitted `origin` read the answer (None: no page, no grant)."""
+    if origin is None:
+        return []
+    return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"Origin")]
+
+
 async def _respond(send, status, text, content_type, origin):
     headers = [(b"content-type", content_type.encode("latin-1")), (b"cache-control", b"no-store")]
-    if origin is not None:  # an admitted browser origin (cross-port pages)
-        headers += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"access-control-allow-credentials", b"true")]
+    headers += _cors_headers(origin)
     body = text.encode("utf-8")
     headers.append((b"content-length", str(len(body)).encode("ascii")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
