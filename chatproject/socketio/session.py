@@ -19,6 +19,7 @@ CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 4002  # daphne's WebSocket closes with 1000 or 3000-4999 only
 CLOSE_UNSUPPORTED_DATA = 4003
 CLOSE_FLUSH_SECONDS = 2.0  # how long a server-side close waits for a poller to take it
+UPGRADE_TIMEOUT_SECONDS = 10.0  # as Engine.IO's reference server: an idle probe would block the session's upgrades
 
 
 class Engine:
@@ -82,6 +83,7 @@ class EngineSession:
         self._ws_open = False
         self._probe = None  # the outbox of a WebSocket being upgraded to
         self._probe_answered = False  # one `3probe` per upgrade: a client repeating `2probe` unread would pile them up
+        self._probe_began = None
         now = time.monotonic()
         self._opened_at = now
         self.last_seen = now
@@ -214,6 +216,7 @@ class EngineSession:
             raise EngineError("cannot upgrade this session")
         self._probe = outbox
         self._probe_answered = False
+        self._probe_began = time.monotonic()
 
     def probed(self, outbox):
         """`2probe` on the upgrading WebSocket: answer it there, and end the
@@ -273,7 +276,12 @@ class EngineSession:
             raise EngineError(f"unexpected packet type {kind!r}")
 
     def check(self, now):
-        """The sweeper's visit: send a due ping, end a dead or closed session."""
+        """The sweeper's visit: drop an upgrade not finished in time, send a
+        due ping, end a dead or closed session."""
+        if self._probe is not None and now - self._probe_began > UPGRADE_TIMEOUT_SECONDS:
+            logger.info("engine.io session %s: upgrade not finished within %s s", self.sid, UPGRADE_TIMEOUT_SECONDS)
+            probe, self._probe = self._probe, None
+            probe.close(CLOSE_NORMAL)  # the session goes on on polling
         if self.closing and now - self._closed_at > self.engine.ping_timeout:
             self.end("not closed by the client")
         elif now - self.last_seen > self.engine.ping_interval + self.engine.ping_timeout:
