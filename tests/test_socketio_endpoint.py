@@ -17,6 +17,7 @@ from django.conf import settings
 from chatproject.asgi import build_application
 from chatproject.socketio.app import SocketIOApp
 from chatproject.socketio.engineio import decode_payload, encode_payload
+from chatproject.socketio import session as engine_sessions
 from chatproject.socketio.session import Engine
 from tests.conftest import M, R1, U1, eventually, userlist
 
@@ -267,6 +268,36 @@ async def test_upgrade_from_polling_to_websocket(chat, generation):
     await ws.send_to(text_data=f'42{NS},2["listOwnSockets"]')  # which goes on
     assert (await ws_next(ws)).startswith(f"43{NS},2[null,")
     await ws.disconnect()
+    await no_sockets(svc)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_an_unfinished_upgrade_is_closed_and_the_session_goes_on_polling(chat, generation, monkeypatch):
+    """An upgrade WebSocket left idle, before or after its probe, would block
+    the session's other upgrades: it is closed after UPGRADE_TIMEOUT_SECONDS."""
+    monkeypatch.setattr(engine_sessions, "UPGRADE_TIMEOUT_SECONDS", 0.5)
+    svc = await chat.start()
+    app, _ = application(svc)
+    client = Polling(app, generation)
+    await client.login()
+    idle = await ws_open(app, generation, "&sid=" + client.sid)
+    assert await ws_next(idle, timeout=10) == {"type": "websocket.close", "code": 1000}
+    probed = await ws_open(app, generation, "&sid=" + client.sid)
+    await probed.send_to(text_data="2probe")
+    assert await ws_next(probed) == "3probe"
+    assert await ws_next(probed, timeout=10) == {"type": "websocket.close", "code": 1000}
+    assert (await client.post(f'42{NS},1["listOwnSockets"]'))[0] == 200
+    assert (await client.ack(1))[0] is None
+    upgrade = await ws_open(app, generation, "&sid=" + client.sid)  # a later upgrade still works
+    await upgrade.send_to(text_data="2probe")
+    assert await ws_next(upgrade) == "3probe"
+    await upgrade.send_to(text_data="5")
+    await upgrade.send_to(text_data=f'42{NS},2["listOwnSockets"]')
+    reply = await ws_next(upgrade)
+    while reply == "6":  # the probe's noop, for a GET that was not waiting
+        reply = await ws_next(upgrade)
+    assert reply.startswith(f"43{NS},2[null,")
+    await upgrade.disconnect()
     await no_sockets(svc)
 
 
