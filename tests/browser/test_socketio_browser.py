@@ -4,8 +4,12 @@ socket.io-client browser bundles, 2.x and 4.x, against a real daphne.
 The server's own pages have a strict Content-Security-Policy, so the test
 page is served by a Playwright route at an unused URL of the server's
 origin: the page's origin is the server's, and every `/socket.io/` request
-goes to daphne. A page of another origin is routed the same way.
+goes to daphne. A foreign page is routed the same way; the page of another
+admitted site comes from a small HTTP server of the test.
 """
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -14,9 +18,12 @@ from tests.browser.helpers import log_in, run_async, seed
 from tests.e2e.harness import free_port, wait_until
 from tests.e2e.socketio_clients import socketio_clients_installed  # noqa: F401  (fixture)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.daphne_env(ALLOWED_HOSTS="127.0.0.1")]
+# The server's host and one more site of the same deployment are admitted.
+pytestmark = [pytest.mark.e2e, pytest.mark.daphne_env(ALLOWED_HOSTS="127.0.0.1,localhost")]
 
 BUNDLES = {"sio2": "sio2/dist/socket.io.js", "sio4": "sio4/dist/socket.io.min.js"}
+# socket.io-client 2.x sends `extraHeaders` from Node only: its browser bundle never needs a preflight.
+SENDS_EXTRA_HEADERS = {"sio2": False, "sio4": True}
 TEST_PATH = "/__socketio-browser-test__/"
 WAIT_MS = 20_000
 
@@ -28,7 +35,8 @@ PAGE = """<!doctype html>
 <script>
 window.chatSockets = {};
 window.chatOpen = (name, target, options) => {
-  const socket = io(target + "/chat-service", Object.assign({forceNew: true, reconnection: false}, options));
+  const socket = io(target + "/chat-service",
+                    Object.assign({forceNew: true, reconnection: false}, options));
   const seen = {transports: [socket.io.engine.transport.name], messages: [], errors: [], user: null};
   socket.io.engine.on("upgrade", (transport) => seen.transports.push(transport.name));
   socket.on("loginConfirmed", (user) => { seen.user = user; });
@@ -60,6 +68,42 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def static_site():
+    """``static_site(script)``: the origin of a small HTTP server on 127.0.0.1,
+    named `localhost`, serving the test page and `script` under TEST_PATH."""
+    servers = []
+
+    def start(script):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == TEST_PATH + "socket.io.js":
+                    body, content_type = script.read_bytes(), "application/javascript; charset=utf-8"
+                elif self.path == TEST_PATH + "page.html":
+                    body, content_type = PAGE.encode(), "text/html; charset=utf-8"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://localhost:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_test_page(page, origin, script):
@@ -125,8 +169,31 @@ def test_session_cookie_users_upgrade_or_stay_on_polling_and_chat(
 
 
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_a_page_of_another_admitted_origin_with_extra_headers_connects(
+        bundle, daphne_server, new_page, socketio_clients_installed, static_site):
+    """`extraHeaders` on cross-origin polling makes Chromium send a CORS
+    preflight first: it is granted, then the client logs in and upgrades.
+    The page comes from a real server: while a Playwright route is active,
+    Playwright answers preflights itself."""
+    seed(daphne_server, rooms=[("lobby", None)])
+    base = daphne_server.http_url
+    page = new_page(base)
+    page.goto(static_site(socketio_clients_installed / "node_modules" / BUNDLES[bundle]) + TEST_PATH + "page.html")
+    options = {"query": {"user": "carol"}, "extraHeaders": {"X-Chat-Client": "browser-test"}, "withCredentials": True}
+    page.evaluate("([name, target, options]) => window.chatOpen(name, target, options)", ["carol", base, options])
+    carol = wait_for(page, "carol", "seen.user !== null && seen.transport === 'websocket'")
+    assert carol["user"] == "carol" and carol["transports"] == ["polling", "websocket"] and not carol["errors"], carol
+    assert call(page, "carol", "roomJoin", "lobby") == [None, 1]
+    assert call(page, "carol", "roomMessage", "lobby", {"textMessage": "from another site"})[0] is None
+    assert wait_for(page, "carol", "seen.messages.length > 0")["messages"] == [["lobby", "carol", "from another site"]]
+    preflights = [line for line in socketio_log(daphne_server, "/socket.io/") if '"OPTIONS ' in line]
+    assert bool(preflights) == SENDS_EXTRA_HEADERS[bundle], preflights
+    assert all('" 204 ' in line for line in preflights), preflights
+
+
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
 def test_a_page_of_a_foreign_origin_is_refused(bundle, daphne_server, new_page, socketio_clients_installed):
-    """`localhost` is not in the server's ALLOWED_HOSTS: polling gets 403 without
+    """`foreign.test` is not in the server's ALLOWED_HOSTS: polling gets 403 without
     a CORS grant (so the page may not even read it), the WebSocket handshake
     is rejected."""
     seed(daphne_server, users=["mallory"])
@@ -134,7 +201,7 @@ def test_a_page_of_a_foreign_origin_is_refused(bundle, daphne_server, new_page, 
     page = new_page(base)
     log_in(page, "mallory")  # a logged-in browser: the cookie must not help a foreign page
     script = socketio_clients_installed / "node_modules" / BUNDLES[bundle]
-    serve_test_page(page, f"http://localhost:{free_port()}", script)
+    serve_test_page(page, f"http://foreign.test:{free_port()}", script)
     for transport in ("polling", "websocket"):
         page.evaluate("([name, target, options]) => window.chatOpen(name, target, options)",
                       [transport, base, {"transports": [transport], "withCredentials": True}])
