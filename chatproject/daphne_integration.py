@@ -22,11 +22,13 @@ import logging
 logger = logging.getLogger("chat")
 
 WIRE_EXTENSION = "chat.wire"
-_last_frame = (None, None)  # (text, its prepared frame): see Wire.send_text
+_recent_frames = [(None, None), (None, None)]  # (text, its prepared frame), latest first: see Wire.send_text
 
 
 class Wire:
     """The transport side of one daphne WebSocket connection."""
+
+    __slots__ = ("_protocol",)
 
     def __init__(self, protocol):
         self._protocol = protocol
@@ -46,14 +48,13 @@ class Wire:
         A notification is handed to every recipient as the same string, one
         after the other: its frame is built once and reused while the same
         string keeps coming (daphne negotiates no compression, so one frame
-        fits every connection)."""
-        global _last_frame
+        fits every connection). A room of native and socket.io members
+        alternates two strings per event (JSON-RPC and socket.io EVENT), so
+        the two latest frames are kept."""
         protocol = self._protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        if _last_frame[0] is not text:
-            _last_frame = (text, protocol.factory.prepareMessage(text.encode("utf-8")))
-        protocol.sendPreparedMessage(_last_frame[1])
+        protocol.sendPreparedMessage(_prepared_frame(protocol.factory, text))
         return True
 
     def abort(self):
@@ -61,6 +62,17 @@ class Wire:
         transport = getattr(self._protocol, "transport", None)
         if transport is not None:
             transport.abortConnection()
+
+
+def _prepared_frame(factory, text):
+    latest, previous = _recent_frames
+    if latest[0] is text:
+        return latest[1]
+    if previous[0] is text:
+        _recent_frames[0], _recent_frames[1] = previous, latest
+        return previous[1]
+    _recent_frames[0], _recent_frames[1] = (text, factory.prepareMessage(text.encode("utf-8"))), latest
+    return _recent_frames[0][1]
 
 
 def _customise_daphne():
