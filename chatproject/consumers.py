@@ -26,6 +26,7 @@ logger = logging.getLogger("chat")
 class JsonRpcSocket(Socket):
     """A `/ws/chat/` connection: JSON-RPC 2.0 frames (docs/protocol.md)."""
 
+    __slots__ = ("_outbox",)
     transport_name = "websocket"
 
     def __init__(self, service, send, scope, wire=None):
