@@ -55,3 +55,13 @@ async def test_chat_recover_room_and_user_and_errors(chat, svc):
         await run("chat_recover", "--user", "nobody")
     with pytest.raises(CommandError):
         await run("chat_recover")
+
+
+def test_instance_ids_read_as_values_on_command_lines():
+    """An id starting with "-" made `chat_recover --instance ID` fail in argparse
+    (1 start in 64 with URL-safe base64 ids)."""
+    from chatproject.service.lifecycle import new_instance_uid
+
+    ids = {new_instance_uid() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert not [uid for uid in ids if uid.startswith("-")]

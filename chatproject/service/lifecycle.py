@@ -10,6 +10,13 @@ from chatproject.common.errors import ChatServiceError
 logger = logging.getLogger("chat")
 
 
+def new_instance_uid():
+    """Hex, so that an id never starts with "-": operators pass it on command
+    lines (`manage.py chat_recover --instance ID`), where argparse would read
+    such an id as an option."""
+    return secrets.token_hex(16)
+
+
 class Lifecycle:
     """Starting, serving and closing one instance. A part of `ChatService`."""
 
@@ -18,7 +25,7 @@ class Lifecycle:
             if self._state != "new":
                 return
             self._state = "starting"
-            self.instance_uid = secrets.token_urlsafe(16)
+            self.instance_uid = new_instance_uid()
             try:
                 await self.hub.start(self.instance_uid)
                 on_start = self.hooks.get("on_start")
@@ -80,7 +87,7 @@ class Lifecycle:
             return
         if self._reregistering is not None and not self._reregistering.done():
             return
-        old_uid, new_uid = self.instance_uid, secrets.token_urlsafe(16)
+        old_uid, new_uid = self.instance_uid, new_instance_uid()
         logger.warning(
             "instance %s was declared dead by the others; closing its connections and registering again as %s",
             old_uid, new_uid,
