@@ -71,9 +71,14 @@ def error_of(status, text):
     return status, json.loads(text)
 
 
+def js_length(text):
+    """JavaScript's `text.length`, which Engine.IO 3 lengths count: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def payload(generation, *packets):
     if generation == 3:
-        return "".join(f"{len(packet)}:{packet}" for packet in packets)
+        return "".join(f"{js_length(packet)}:{packet}" for packet in packets)
     return "\x1e".join(packets)
 
 
@@ -83,9 +88,12 @@ def packets_of(generation, text):
     found, position = [], 0
     while position < len(text):
         colon = text.index(":", position)
-        length = int(text[position:colon])
-        found.append(text[colon + 1:colon + 1 + length])
-        position = colon + 1 + length
+        units, end = int(text[position:colon]), colon + 1
+        while units > 0:  # a character outside the BMP is two units
+            units -= 2 if ord(text[end]) > 0xFFFF else 1
+            end += 1
+        found.append(text[colon + 1:end])
+        position = end
     return found
 
 
