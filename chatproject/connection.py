@@ -271,13 +271,17 @@ class Socket:
 
     def _admit(self, entries):
         """Take a rate-limit token per call; refused calls become errors (or vanish
-        when they have no id). Queued calls never exceed `rateBurst`."""
+        when they have no id). At most `rateBurst` calls wait behind the one
+        the worker runs, or takes up next when it runs none: however many
+        frames are read before the worker gets a turn, the same calls are
+        admitted."""
         admitted = []
         limited = self.options.rate_limit > 0
+        bound = self.options.rate_burst + (1 if self.logged_in and not self._executing else 0)
         for entry in entries:
             if not isinstance(entry, Call):
                 admitted.append(entry)
-            elif (not limited or self._queued_calls < self.options.rate_burst) and self._limiter.take():
+            elif (not limited or self._queued_calls < bound) and self._limiter.take():
                 self._queued_calls += 1
                 admitted.append(entry)
             else:

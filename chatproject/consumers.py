@@ -17,7 +17,7 @@ from channels.exceptions import StopConsumer
 from chatproject.common.errors import ChatServiceError, internal_error
 from chatproject.common.jsontext import compact_json
 from chatproject.connection import CLOSE_FRAME_TOO_LARGE, Socket, WebSocketOutbox, frame_size
-from chatproject.daphne_integration import WIRE_EXTENSION
+from chatproject.daphne_integration import FRAMES_EXTENSION, WIRE_EXTENSION
 from chatproject.service.jsonrpc import FrameError, error_reply, notification_text, read_frame, result_reply
 
 logger = logging.getLogger("chat")
@@ -92,7 +92,13 @@ class JsonRpcSocket(Socket):
 
 
 class ChatConsumer(AsyncConsumer):
-    """`/ws/chat/`: hands frames to the connection's Socket."""
+    """`/ws/chat/`: hands frames to the connection's Socket.
+
+    Under daphne the frames go from the connection straight to the socket
+    (`Wire.receive_frames`, offered as the scope's "chat.frames" extension);
+    the consumer owns the connect and the disconnect, and takes the frames
+    itself when the extension is missing (another ASGI server, tests'
+    WebsocketCommunicator)."""
 
     channel_layer_alias = None  # fan-out goes through the service's hub, not a channel per socket
 
@@ -100,11 +106,22 @@ class ChatConsumer(AsyncConsumer):
         super().__init__()
         self.service = service  # the ChatService; `chatproject.service.api` when not given
         self.socket = None
+        self.receive_frames = None  # the "chat.frames" extension, under daphne
 
     async def __call__(self, scope, receive, send):
+        """Awaits each message itself: Channels' `await_many_dispatch` keeps an
+        idle receive task per connection and runs a task and a wait per message."""
+        self.scope = scope
+        self.base_send = send
+        self.receive_frames = scope.get("extensions", {}).get(FRAMES_EXTENSION)
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:
+            if self.receive_frames is not None:
+                self.receive_frames(None)
             # However the consumer ends (disconnect, cancelled or killed by
             # daphne), the socket's clean-up runs in a service-owned task.
             if self.socket is not None:
@@ -126,12 +143,14 @@ class ChatConsumer(AsyncConsumer):
         if not await self.service.ensure_started():
             await self.send({"type": "websocket.close"})
             return
+        socket = JsonRpcSocket(self.service, self.send, self.scope, self.scope.get("extensions", {}).get(WIRE_EXTENSION))
+        if self.receive_frames is not None:
+            self.receive_frames(socket.receive)  # before the accept: no frame can come earlier
         # Accept first: the login (session, token, records) runs after the
         # handshake, so a storm of handshakes never times out waiting for it.
         await self.send({"type": "websocket.accept"})
-        wire = self.scope.get("extensions", {}).get(WIRE_EXTENSION)
-        self.socket = JsonRpcSocket(self.service, self.send, self.scope, wire)
-        self.socket.start()
+        self.socket = socket
+        socket.start()
 
     async def websocket_receive(self, message):
         if self.socket is not None:

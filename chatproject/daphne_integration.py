@@ -13,16 +13,23 @@
   connection (autobahn's failByDrop).
 - Each WebSocket scope carries its connection's `Wire` under
   `scope["extensions"]["chat.wire"]`, so that a socket can tell how many bytes
-  are still waiting unsent for a client that does not read (close 4008), and
-  write replies and notifications directly.
+  are still waiting unsent for a client that does not read (close 4008), write
+  replies and notifications directly; and its `Wire.receive_frames` under
+  `scope["extensions"]["chat.frames"]`, so that a socket can take incoming
+  frames directly.
+- At shutdown the service closes its connections (4001) before daphne cancels
+  the application instances: a cancelled consumer drops its connection.
 """
 import asyncio
 import logging
+import time
 
 logger = logging.getLogger("chat")
 
 WIRE_EXTENSION = "chat.wire"
+FRAMES_EXTENSION = "chat.frames"
 _recent_frames = [(None, None), (None, None)]  # (text, its prepared frame), latest first: see Wire.send_text
+_before_shutdown = []  # coroutine functions daphne's shutdown awaits before cancelling applications
 
 
 class Wire:
@@ -57,6 +64,14 @@ class Wire:
         protocol.sendPreparedMessage(_prepared_frame(protocol.factory, text))
         return True
 
+    def receive_frames(self, receiver):
+        """Hand every incoming frame (str for text, bytes for binary) to
+        `receiver` as it is read, instead of queueing it as an ASGI message
+        for the consumer (a task and a wait per frame in Channels); None
+        restores the queue. The disconnect still arrives through the queue,
+        after every frame read before it."""
+        self._protocol.chat_receiver = receiver
+
     def abort(self):
         """Drop the TCP connection at once, discarding what is unsent."""
         transport = getattr(self._protocol, "transport", None)
@@ -78,6 +93,7 @@ def _prepared_frame(factory, text):
 def _customise_daphne():
     import autobahn.websocket.protocol as autobahn_protocol
     from daphne.server import Server
+    from twisted.internet import defer
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
     if getattr(WebSocketProtocol, "_chat_customised", False):
@@ -85,6 +101,14 @@ def _customise_daphne():
 
     class ChatWebSocketProtocol(WebSocketProtocol):
         _chat_customised = True
+        chat_receiver = None  # see Wire.receive_frames
+
+        def onMessage(self, payload, isBinary):
+            receiver = self.chat_receiver
+            if receiver is None or self.muted:
+                return super().onMessage(payload, isBinary)
+            self.last_ping = time.time()  # as daphne does: the ping timer counts from the last frame
+            receiver(payload if isBinary else payload.decode("utf8"))
 
         def sendData(self, data, sync=False, chopsize=None):
             """autobahn formats a debug line for every write, even with debug
@@ -130,10 +154,27 @@ def _customise_daphne():
 
     def create_application_with_wire(server, protocol, scope):
         if scope.get("type") == "websocket":
-            scope.setdefault("extensions", {})[WIRE_EXTENSION] = Wire(protocol)
+            wire = Wire(protocol)
+            extensions = scope.setdefault("extensions", {})
+            extensions[WIRE_EXTENSION] = wire
+            extensions[FRAMES_EXTENSION] = wire.receive_frames
         return create_application(server, protocol, scope)
 
     Server.create_application = create_application_with_wire
+
+    kill_all_applications = Server.kill_all_applications
+
+    def close_service_then_kill_applications(server):
+        """daphne's shutdown trigger: the service first closes every connection
+        with 4001 and cleans up, then daphne cancels what is left."""
+        async def close_then_kill():
+            for close in _before_shutdown:
+                await close()
+            await kill_all_applications(server).asFuture(asyncio.get_running_loop())
+
+        return defer.Deferred.fromFuture(asyncio.ensure_future(close_then_kill()))
+
+    Server.kill_all_applications = close_service_then_kill_applications
 
 
 def _no_format(value):
@@ -146,7 +187,7 @@ def attach_to_daphne(service):
 
     if "twisted.internet.reactor" not in sys.modules:
         return
-    from twisted.internet import defer, reactor
+    from twisted.internet import reactor
 
     _customise_daphne()
 
@@ -164,4 +205,4 @@ def attach_to_daphne(service):
             logger.exception("chat service close failed")
 
     reactor.callWhenRunning(lambda: asyncio.ensure_future(start()))
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(close())))
+    _before_shutdown.append(close)
