@@ -30,6 +30,7 @@ WIRE_EXTENSION = "chat.wire"
 FRAMES_EXTENSION = "chat.frames"
 _recent_frames = [(None, None), (None, None)]  # (text, its prepared frame), latest first: see Wire.send_text
 _before_shutdown = []  # coroutine functions daphne's shutdown awaits before cancelling applications
+_unflushed = []  # connections with frames waiting for the end of this loop turn: see _flush_turn
 
 
 class Wire:
@@ -42,11 +43,13 @@ class Wire:
 
     def unsent_bytes(self):
         """Bytes written to the connection that the kernel has not taken yet."""
-        transport = getattr(self._protocol, "transport", None)
+        protocol = self._protocol
+        transport = getattr(protocol, "transport", None)
         try:
-            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+            buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         except (AttributeError, TypeError):
-            return 0
+            buffered = 0
+        return protocol.chat_pending_bytes + buffered
 
     def send_text(self, text):
         """Write a text message now, without the ASGI hops (each costs more than
@@ -74,6 +77,7 @@ class Wire:
 
     def abort(self):
         """Drop the TCP connection at once, discarding what is unsent."""
+        self._protocol.chat_discard()
         transport = getattr(self._protocol, "transport", None)
         if transport is not None:
             transport.abortConnection()
@@ -90,10 +94,48 @@ def _prepared_frame(factory, text):
     return _recent_frames[0][1]
 
 
+def _flush_turn():
+    """Write each connection's frames of this loop turn."""
+    protocols = _unflushed[:]
+    _unflushed.clear()
+    for protocol in protocols:
+        protocol.chat_flush()
+
+
+def _write(transport, data):
+    """One `send` when Twisted holds nothing unsent for a plain TCP connection,
+    instead of its buffered write, which registers the socket with the event
+    loop for one writable event and unregisters it after the write (two
+    epoll_ctl calls and their bookkeeping per connection and turn). What the
+    kernel does not take, and any write over TLS, goes through Twisted's
+    buffer as before."""
+    if (
+        type(transport) is _tcp_server
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._tempDataLen
+        and transport.offset == len(transport.dataBuffer)
+    ):
+        try:
+            sent = transport.socket.send(data)
+        except OSError:  # EAGAIN, or an error that Twisted's own write then reports
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
+
+
+_tcp_server = None  # twisted.internet.tcp.Server, once daphne is customised
+
+
 def _customise_daphne():
     import autobahn.websocket.protocol as autobahn_protocol
     from daphne.server import Server
-    from twisted.internet import defer
+    from twisted.internet import defer, tcp
+
+    global _tcp_server
+    _tcp_server = tcp.Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
     if getattr(WebSocketProtocol, "_chat_customised", False):
@@ -110,14 +152,46 @@ def _customise_daphne():
             self.last_ping = time.time()  # as daphne does: the ping timer counts from the last frame
             receiver(payload if isBinary else payload.decode("utf8"))
 
+        chat_pending = None  # this loop turn's frames, written by one flush (_flush_turn)
+        chat_pending_bytes = 0
+
         def sendData(self, data, sync=False, chopsize=None):
             """autobahn formats a debug line for every write, even with debug
             logging off: a third of the cost of writing a frame. The plain
-            case (an open connection, nothing queued) is written without it."""
+            case (an open connection, nothing queued) is written without it,
+            and a loop turn's frames to one connection are written together
+            at the end of the turn (`_flush_turn`). Any other write first
+            flushes what waits, so the order holds."""
             if sync or chopsize or self.send_queue or self.logOctets or self.state != self.STATE_OPEN:
+                self.chat_flush()
                 return super().sendData(data, sync, chopsize)
-            self.transport.write(data)
+            if self.chat_pending is None:
+                if not _unflushed:
+                    asyncio.get_running_loop().call_soon(_flush_turn)
+                _unflushed.append(self)
+                self.chat_pending = [data]
+            else:
+                self.chat_pending.append(data)
+            self.chat_pending_bytes += len(data)
             self.trafficStats.outgoingOctetsWireLevel += len(data)
+
+        def chat_flush(self):
+            pending = self.chat_pending
+            if pending is not None:
+                self.chat_discard()
+                _write(self.transport, pending[0] if len(pending) == 1 else b"".join(pending))
+
+        def chat_discard(self):
+            self.chat_pending = None
+            self.chat_pending_bytes = 0
+
+        def _closeConnection(self, abort=False):
+            """What waits is written before a close (an abort discards it)."""
+            if abort:
+                self.chat_discard()
+            else:
+                self.chat_flush()
+            super()._closeConnection(abort)
 
         def _connectionMade(self):
             """autobahn pretty-prints its forty options for a debug line on every
