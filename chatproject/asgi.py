@@ -6,6 +6,7 @@ endpoint) or `/socket.io/`. The Django user of a connection is resolved
 during its login, after the handshake is accepted, so that a storm of
 handshakes never waits for the database (docs/protocol.md, Login).
 """
+import gc
 import os
 import re
 
@@ -57,3 +58,8 @@ def build_application(service=None, socketio=None):
 api = service.api  # created now, so that bad options or hooks stop start-up
 application = build_application()
 attach_to_daphne(api)
+# What start-up built (Django, the apps, daphne, autobahn) lives as long as the
+# process: out of the collector's reach, a full collection no longer walks it.
+# With a thousand connections opening and closing, a third less time in the
+# collector (gc callbacks, bench connections load).
+gc.freeze()
