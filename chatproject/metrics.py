@@ -71,12 +71,25 @@ def login(result):
     LOGINS.labels(str(result)).inc()
 
 
+_COMMAND_CHILDREN = {}  # (name, outcome) -> (counter child, histogram child)
+
+
+def _command_children(name, outcome):
+    """The two metric children of a command and outcome, made at their first use:
+    `labels()` locks and builds a key on every call, a dictionary lookup does not.
+    Both label sets are bounded (the command names and error codes)."""
+    children = (COMMANDS.labels(str(name), str(outcome)), COMMAND_DURATION.labels(str(name)))
+    _COMMAND_CHILDREN[name, outcome] = children
+    return children
+
+
 @_never_raises
 def command(name, outcome, seconds):
     """A client command replied: `name` is a known command or "unknown"."""
     seconds = float(seconds)  # first, so that a bad value moves neither metric
-    COMMANDS.labels(str(name), str(outcome)).inc()
-    COMMAND_DURATION.labels(str(name)).observe(seconds)
+    counter, duration = _COMMAND_CHILDREN.get((name, outcome)) or _command_children(name, outcome)
+    counter.inc()
+    duration.observe(seconds)
 
 
 class _Deliveries:

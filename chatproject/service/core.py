@@ -19,9 +19,8 @@ from messaging.store import MessagingStore
 from presence.store import PresenceStore
 from rooms.store import RoomStore
 
-from .commands import COMMANDS
 from .connections import Connections
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, command_plans
 from .hooks import HookSet
 from .hub import Hub
 from .lifecycle import Lifecycle
@@ -35,7 +34,6 @@ from .transport import Transport
 
 logger = logging.getLogger("chat")
 
-CHECKER_HOOKS = ("room_messages_checker", "direct_messages_checker")
 LIFECYCLE_HOOKS = ("on_connect", "on_disconnect", "on_join", "on_leave", "on_start", "on_close")
 
 
@@ -56,11 +54,8 @@ class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Rec
     def __init__(self, options=None, hooks=None, layer=None):
         self.options = load_options(overrides=options)
         self.hooks = HookSet(hooks if hooks is not None else self.options.hooks)
-        self.hooks.validate(
-            [f"{c.hook_prefix}_{when}" for c in COMMANDS.values() for when in ("before", "after")]
-            + list(CHECKER_HOOKS)
-            + list(LIFECYCLE_HOOKS)
-        )
+        self._plans = command_plans(self.hooks)  # the command hooks and message checkers
+        self.hooks.validate(LIFECYCLE_HOOKS)
         self._layer = layer
         self._hub = Hub(layer) if layer is not None else None
         self.rooms = RoomStore()

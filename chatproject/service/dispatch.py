@@ -12,24 +12,51 @@ from .validation import ARG_CHECKS, is_default_message
 logger = logging.getLogger("chat")
 
 
-class Dispatcher:
-    """Runs commands: from sockets and from the server side. A part of `ChatService`."""
+def _is_dict(value):
+    return type(value) is dict
 
-    async def validate(self, command, args):
+
+class CommandPlan:
+    """What the dispatcher needs of one command on one service, looked up once
+    when the service is made (hooks never change afterwards): the argument
+    checks, the message checker and the before and after hooks."""
+
+    __slots__ = ("command", "count", "checks", "checker", "message_position", "before", "after")
+
+    def __init__(self, command, hooks):
+        self.command = command
+        self.count = len(command.kinds)
+        self.checker = hooks.get(command.checker) if command.checker else None
+        message_check = _is_dict if self.checker else is_default_message
+        self.checks = tuple(
+            (position, message_check if kind == "message" else ARG_CHECKS[kind])
+            for position, kind in enumerate(command.kinds)
+        )
+        self.message_position = command.kinds.index("message") if self.checker else None
+        self.before = hooks.get(command.hook_prefix + "_before")
+        self.after = hooks.get(command.hook_prefix + "_after")
+
+
+def command_plans(hooks):
+    """{command name: CommandPlan}; raises ImproperlyConfigured for a hook defined twice."""
+    return {name: CommandPlan(command, hooks) for name, command in COMMANDS.items()}
+
+
+class Dispatcher:
+    """Runs commands: from sockets and from the server side. A part of `ChatService`
+    (which sets `_plans` from `command_plans`)."""
+
+    async def validate(self, plan, args):
         """Steps 2-4 of the order of checks: count, types, message checker."""
-        if len(args) < len(command.kinds):
-            raise ChatServiceError("wrongArgumentsCount", len(command.kinds), len(args))
-        checker = self.hooks.get(command.checker) if command.checker else None
-        for position, kind in enumerate(command.kinds):
+        if len(args) < plan.count:
+            raise ChatServiceError("wrongArgumentsCount", plan.count, len(args))
+        for position, check in plan.checks:
             value = args[position]
-            if kind == "message":
-                valid = type(value) is dict if checker else is_default_message(value)
-            else:
-                valid = ARG_CHECKS[kind](value)
-            if not valid:
+            if not check(value):
                 raise ChatServiceError("badArgument", position, value)
+        checker = plan.checker
         if checker:
-            message = args[command.kinds.index("message")]
+            message = args[plan.message_position]
             try:
                 await checker(message)
             except ChatServiceError:
@@ -37,16 +64,16 @@ class Dispatcher:
             except Exception:
                 raise ChatServiceError("badArgument", 1, message) from None
 
-    async def run_command(self, command, info):
+    async def run_command(self, plan, info):
         """Validate, run the before hook, the command and the after hook."""
-        count = len(command.kinds)
+        count = plan.count
         raw = info.args
-        info.args, info.rest_args = list(raw[:count]), list(raw[count:])
         if len(raw) < count:
             raise ChatServiceError("wrongArgumentsCount", count, len(raw))
-        await self.validate(command, info.args)
+        info.args, info.rest_args = raw[:count], raw[count:]
+        await self.validate(plan, info.args)
         use_hooks = not info.bypass_hooks
-        before = self.hooks.get(command.hook_prefix + "_before") if use_hooks else None
+        before = plan.before if use_hooks else None
         if before:
             try:
                 result = await before(info)
@@ -55,10 +82,10 @@ class Dispatcher:
             if result is not None:
                 return result
         try:
-            info.results = [await command.handler(self, info, *info.args)]
+            info.results = [await plan.command.handler(self, info, *info.args)]
         except Exception as exc:
             info.error = exc
-        after = self.hooks.get(command.hook_prefix + "_after") if use_hooks else None
+        after = plan.after if use_hooks else None
         if after:
             try:
                 result = await after(info)
@@ -78,15 +105,15 @@ class Dispatcher:
 
     async def execute_request(self, socket, method, params):
         """A client request from a logged-in socket."""
-        command = COMMANDS.get(method)
-        if command is None:
+        plan = self._plans.get(method)
+        if plan is None:
             raise ChatServiceError("noCommand", method)
         if self.liveness.suspect() and not await self._confirm_alive():
             raise ChatServiceError("unavailable")  # the connection is being closed with 4001
         info = ExecInfo(server=self, user_name=socket.user_name, id=socket.socket_id, args=params, rest_args=[])
         self._running_commands += 1
         try:
-            return await self.run_command(command, info)
+            return await self.run_command(plan, info)
         finally:
             self._running_commands -= 1
             if not self._running_commands:
@@ -108,9 +135,10 @@ class Dispatcher:
         user_name, socket_id, bypass_permissions, bypass_hooks = _read_context(context)
         if user_name is not None and not await self.messaging.has_user(user_name):
             raise ChatServiceError("noUser", user_name)
-        command = COMMANDS.get(command_name)
-        if command is None:
+        plan = self._plans.get(command_name)
+        if plan is None:
             raise ChatServiceError("noCommand", command_name)
+        command = plan.command
         if command.needs_socket and socket_id is None:
             raise ChatServiceError("noSocket", command_name)
         if command.needs_user and user_name is None:
@@ -119,15 +147,15 @@ class Dispatcher:
             server=self, user_name=user_name, id=socket_id, args=list(args), rest_args=[],
             bypass_permissions=bypass_permissions, bypass_hooks=bypass_hooks, is_local_call=True,
         )
-        return await self.run_command(command, info)
+        return await self.run_command(plan, info)
 
     async def check_arguments(self, command_name, *args):
-        command = COMMANDS.get(command_name)
-        if command is None:
+        plan = self._plans.get(command_name)
+        if plan is None:
             raise ChatServiceError("noCommand", command_name)
-        if len(args) != len(command.kinds):
-            raise ChatServiceError("wrongArgumentsCount", len(command.kinds), len(args))
-        await self.validate(command, list(args))
+        if len(args) != plan.count:
+            raise ChatServiceError("wrongArgumentsCount", plan.count, len(args))
+        await self.validate(plan, list(args))
 
 
 
