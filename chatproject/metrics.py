@@ -52,44 +52,45 @@ def _never_raises(record):
     return safe
 
 
+_CHILDREN = {}  # (metric, label values) -> the metric's child
+
+
+def _child(metric, *values):
+    """A labelled metric's child, made at its first use: `labels()` takes a lock
+    and builds its key on every call, a dictionary lookup does not. Every label
+    here has a bounded set of values (transports, codes, command names)."""
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*map(str, values))
+    return child
+
+
 @_never_raises
 def connection_opened(transport):
     """A connection logged in."""
-    CONNECTIONS.labels(str(transport)).inc()
+    _child(CONNECTIONS, transport).inc()
 
 
 @_never_raises
 def connection_closed(transport, code):
     """A logged-in connection closed with `code` (None when there was none)."""
-    CONNECTIONS.labels(str(transport)).dec()
-    CLOSED.labels("none" if code is None else str(code)).inc()
+    _child(CONNECTIONS, transport).dec()
+    _child(CLOSED, "none" if code is None else code).inc()
 
 
 @_never_raises
 def login(result):
     """A login ended: "accepted" or the error code."""
-    LOGINS.labels(str(result)).inc()
-
-
-_COMMAND_CHILDREN = {}  # (name, outcome) -> (counter child, histogram child)
-
-
-def _command_children(name, outcome):
-    """The two metric children of a command and outcome, made at their first use:
-    `labels()` locks and builds a key on every call, a dictionary lookup does not.
-    Both label sets are bounded (the command names and error codes)."""
-    children = (COMMANDS.labels(str(name), str(outcome)), COMMAND_DURATION.labels(str(name)))
-    _COMMAND_CHILDREN[name, outcome] = children
-    return children
+    _child(LOGINS, result).inc()
 
 
 @_never_raises
 def command(name, outcome, seconds):
     """A client command replied: `name` is a known command or "unknown"."""
     seconds = float(seconds)  # first, so that a bad value moves neither metric
-    counter, duration = _COMMAND_CHILDREN.get((name, outcome)) or _command_children(name, outcome)
-    counter.inc()
-    duration.observe(seconds)
+    _child(COMMANDS, name, outcome).inc()
+    _child(COMMAND_DURATION, name).observe(seconds)
 
 
 class _Deliveries:

@@ -22,9 +22,10 @@ USER_SOCKET_COUNT_SQL = f"SELECT COUNT(*) FROM {Connection._meta.db_table} WHERE
 SOCKET_USER_SQL = f"SELECT user_name FROM {Connection._meta.db_table} WHERE socket_id = %s"
 DELETE_SOCKET_MEMBERSHIPS_SQL = f"DELETE FROM {Membership._meta.db_table} WHERE connection_id = %s"
 DELETE_SOCKET_SQL = f"DELETE FROM {Connection._meta.db_table} WHERE socket_id = %s"
-SOCKET_ROOMS_SQL = (
-    f"SELECT m.room_id, r.name FROM {Membership._meta.db_table} m JOIN {Room._meta.db_table} r ON r.id = m.room_id"
-    " WHERE m.connection_id = %s"
+SOCKET_USER_ROOMS_SQL = (
+    f"SELECT c.user_name, m.room_id, r.name FROM {Connection._meta.db_table} c"
+    f" LEFT JOIN {Membership._meta.db_table} m ON m.connection_id = c.socket_id"
+    f" LEFT JOIN {Room._meta.db_table} r ON r.id = m.room_id WHERE c.socket_id = %s"
 )
 
 
@@ -40,6 +41,14 @@ def add_socket(user_name, socket_id, instance_uid, now):
         cursor.execute(ADD_SOCKET_SQL, [socket_id, user_name, instance_uid, now])
         cursor.execute(USER_SOCKET_COUNT_SQL, [user_name])
         return cursor.fetchone()[0]
+
+
+def _delete_socket(cursor, socket_id, user_name):
+    """Delete a socket's record (its memberships are gone); returns the user's
+    remaining socket count."""
+    cursor.execute(DELETE_SOCKET_SQL, [socket_id])
+    cursor.execute(USER_SOCKET_COUNT_SQL, [user_name])
+    return cursor.fetchone()[0]
 
 
 def touch_heartbeat(instance_uid, now):
@@ -61,20 +70,26 @@ class PresenceStore:
             if row is None:
                 return 0
             cursor.execute(DELETE_SOCKET_MEMBERSHIPS_SQL, [socket_id])
-            cursor.execute(DELETE_SOCKET_SQL, [socket_id])
-            cursor.execute(USER_SOCKET_COUNT_SQL, [row[0]])
-            return cursor.fetchone()[0]
+            return _delete_socket(cursor, socket_id, row[0])
+
+    @database_sync_to_async
+    def begin_disconnect(self, socket_id):
+        """The disconnect's first step, in one hop: (the socket's rooms, None), or,
+        for a socket in no room (most of them), its record deleted at once:
+        ([], the user's remaining socket count). ([], 0) when it has no record."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(SOCKET_USER_ROOMS_SQL, [socket_id])
+            rows = cursor.fetchall()
+            if not rows:
+                return [], 0
+            rooms = [(room_id, name) for _, room_id, name in rows if room_id is not None]
+            if rooms:
+                return rooms, None
+            return [], _delete_socket(cursor, socket_id, rows[0][0])
 
     @database_sync_to_async
     def socket_connected(self, socket_id, user_name):
         return Connection.objects.filter(socket_id=socket_id, user_name=user_name).exists()
-
-    @database_sync_to_async
-    def socket_rooms(self, socket_id):
-        """(room id, room name) of every room the socket is joined to."""
-        with connection.cursor() as cursor:
-            cursor.execute(SOCKET_ROOMS_SQL, [socket_id])
-            return [tuple(row) for row in cursor.fetchall()]
 
     @database_sync_to_async
     def attach_socket(self, room_id, user_name, socket_id):

@@ -1,7 +1,9 @@
 """The login's store call in plain SQL (bench/RESULTS.md, What each change
 bought): a returning user keeps the record and settings it has, and a login
 costs the same statements for a new and a returning user."""
+import pytest
 from asgiref.sync import sync_to_async
+from channels.db import DatabaseSyncToAsync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -45,12 +47,57 @@ async def test_disconnect_records_leave_nothing_behind(chat, svc):
     for room in (R1, R2):
         await first.call("roomJoin", room)
     await second.call("roomJoin", R1)
-    assert sorted(name for _, name in await svc.presence.socket_rooms(first.socket_id)) == [R1, R2]
+    rooms, nconnected = await svc.presence.begin_disconnect(first.socket_id)
+    assert (sorted(name for _, name in rooms), nconnected) == ([R1, R2], None)  # a socket in rooms stays
     assert await svc.presence.remove_socket_records(first.socket_id) == 1
-    assert await svc.presence.socket_rooms(first.socket_id) == []
+    assert await svc.presence.begin_disconnect(first.socket_id) == ([], 0)
     assert await svc.presence.joined_count((await svc.rooms.get_room(R1)).id, U1) == 1
     assert await svc.presence.joined_count((await svc.rooms.get_room(R2)).id, U1) == 0
     assert await svc.presence.remove_socket_records(first.socket_id) == 0
+
+
+async def test_begin_disconnect_deletes_a_socket_in_no_room(chat, svc):
+    first, second = await chat.client(svc, U1), await chat.client(svc, U1)
+    assert await svc.presence.begin_disconnect(first.socket_id) == ([], 1)
+    assert list(await svc.presence.user_sockets(U1)) == [second.socket_id]
+
+
+@pytest.fixture
+def hops(monkeypatch):
+    """The service's database hops, as (function name, SQL statements run; not
+    the transaction's BEGIN, which SQLite runs as a statement)."""
+    recorded = []
+    original = DatabaseSyncToAsync.thread_handler
+
+    def counting(self, loop, *args, **kwargs):
+        statements = []
+
+        def record(execute, sql, params, many, context):
+            if not sql.startswith("BEGIN"):
+                statements.append(sql)
+            return execute(sql, params, many, context)
+
+        recorded.append((self.func.__name__, statements))
+        with connection.execute_wrapper(record):
+            return original(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counting)
+    return recorded
+
+
+async def test_query_login_and_idle_disconnect_take_one_hop_each(chat, svc, hops):
+    """A login by query is one database hop of three statements (user, socket,
+    count); the disconnect of a socket in no room is one hop of three (its
+    rooms, the delete, the count)."""
+    other = await chat.client(svc, U1)
+    hops.clear()
+    client = await chat.client(svc, U1)
+    assert await other.notification("socketConnectEcho") == [client.socket_id, 2]
+    assert [(name, len(statements)) for name, statements in hops] == [("add_login", 3)]
+    hops.clear()
+    await client.close()
+    assert await other.notification("socketDisconnectEcho") == [client.socket_id, 1]
+    assert [(name, len(statements)) for name, statements in hops] == [("begin_disconnect", 3)]
 
 
 async def test_echoes_are_published_only_to_other_sockets(chat, monkeypatch):

@@ -61,19 +61,23 @@ class Connections:
         """The disconnect procedure (docs/protocol.md, Notifications: socketDisconnectEcho)."""
         if self._hub is not None:
             await self.hub.remove_socket(socket_id)
-        rooms = await self.presence.socket_rooms(socket_id)
-        outcomes = await asyncio.gather(
-            *(self._disconnect_from_room(socket_id, user_name, room_id, name) for room_id, name in rooms)
-        )
-        done = [outcome for outcome in outcomes if outcome is not None]
         on_disconnect = self.hooks.get("on_disconnect") if run_hook else None
         try:
-            nconnected = await self.presence.remove_socket_records(socket_id)
+            rooms, nconnected = await self.presence.begin_disconnect(socket_id)
         except Exception as exc:
-            self.emit("storeConsistencyFailure", exc, {"user_name": user_name, "id": socket_id, "op_type": "userSockets"})
-            if on_disconnect:
-                await self._call_quietly(on_disconnect, self, {"id": socket_id})
+            await self._socket_records_failed(exc, socket_id, user_name, on_disconnect)
             return
+        done = []
+        if rooms:
+            outcomes = await asyncio.gather(
+                *(self._disconnect_from_room(socket_id, user_name, room_id, name) for room_id, name in rooms)
+            )
+            done = [outcome for outcome in outcomes if outcome is not None]
+            try:
+                nconnected = await self.presence.remove_socket_records(socket_id)
+            except Exception as exc:
+                await self._socket_records_failed(exc, socket_id, user_name, on_disconnect)
+                return
         if nconnected > 0:  # the user's remaining sockets; none, no publish
             await self.notify_user(user_name, "socketDisconnectEcho", [socket_id, nconnected], exclude=socket_id)
         if on_disconnect:
@@ -87,6 +91,13 @@ class Connections:
                     "joined_sockets": [count for _, count in done],
                 },
             )
+
+    async def _socket_records_failed(self, exc, socket_id, user_name, on_disconnect):
+        """The socket's records could not be read or deleted: reported
+        (docs/hooks-and-python-api.md, Consistency events)."""
+        self.emit("storeConsistencyFailure", exc, {"user_name": user_name, "id": socket_id, "op_type": "userSockets"})
+        if on_disconnect:
+            await self._call_quietly(on_disconnect, self, {"id": socket_id})
 
     async def _disconnect_from_room(self, socket_id, user_name, room_id, room_name):
         try:
