@@ -36,6 +36,23 @@ class CommandPlan:
         self.before = hooks.get(command.hook_prefix + "_before")
         self.after = hooks.get(command.hook_prefix + "_after")
 
+    def check_types(self, args):
+        """Step 3 of the order of checks, after the count: each argument's kind."""
+        for position, check in self.checks:
+            value = args[position]
+            if not check(value):
+                raise ChatServiceError("badArgument", position, value)
+
+    async def check_message(self, args):
+        """Step 4 of the order of checks: the message checker hook, when there is one."""
+        message = args[self.message_position]
+        try:
+            await self.checker(message)
+        except ChatServiceError:
+            raise
+        except Exception:
+            raise ChatServiceError("badArgument", 1, message) from None
+
 
 def command_plans(hooks):
     """{command name: CommandPlan}; raises ImproperlyConfigured for a hook defined twice."""
@@ -46,24 +63,6 @@ class Dispatcher:
     """Runs commands: from sockets and from the server side. A part of `ChatService`
     (which sets `_plans` from `command_plans`)."""
 
-    async def validate(self, plan, args):
-        """Steps 2-4 of the order of checks: count, types, message checker."""
-        if len(args) < plan.count:
-            raise ChatServiceError("wrongArgumentsCount", plan.count, len(args))
-        for position, check in plan.checks:
-            value = args[position]
-            if not check(value):
-                raise ChatServiceError("badArgument", position, value)
-        checker = plan.checker
-        if checker:
-            message = args[plan.message_position]
-            try:
-                await checker(message)
-            except ChatServiceError:
-                raise
-            except Exception:
-                raise ChatServiceError("badArgument", 1, message) from None
-
     async def run_command(self, plan, info):
         """Validate, run the before hook, the command and the after hook."""
         count = plan.count
@@ -71,7 +70,9 @@ class Dispatcher:
         if len(raw) < count:
             raise ChatServiceError("wrongArgumentsCount", count, len(raw))
         info.args, info.rest_args = raw[:count], raw[count:]
-        await self.validate(plan, info.args)
+        plan.check_types(info.args)
+        if plan.checker:
+            await plan.check_message(info.args)
         use_hooks = not info.bypass_hooks
         before = plan.before if use_hooks else None
         if before:
@@ -155,7 +156,9 @@ class Dispatcher:
             raise ChatServiceError("noCommand", command_name)
         if len(args) != plan.count:
             raise ChatServiceError("wrongArgumentsCount", plan.count, len(args))
-        await self.validate(plan, list(args))
+        plan.check_types(args)
+        if plan.checker:
+            await plan.check_message(args)
 
 
 
