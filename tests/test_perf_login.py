@@ -130,3 +130,32 @@ async def test_echoes_are_published_only_to_other_sockets(chat, monkeypatch):
     await first.close()
     await eventually(lambda: gone(U1))
     assert published == [(U1, second.socket_id), (U1, second.socket_id)]
+
+
+async def test_failed_first_disconnect_step_is_reported_and_the_hook_runs(chat, monkeypatch):
+    """When the disconnect's one hop fails for a socket in no room, its records
+    stay: storeConsistencyFailure (userSockets), and on_disconnect sees only the id."""
+    seen = []
+
+    class Recording:
+        async def on_disconnect(self, server, info):
+            seen.append(info)
+
+    svc = await chat.start(hooks=Recording())
+
+    async def boom(socket_id):
+        raise RuntimeError("injected")
+
+    client = await chat.client(svc, U1)
+    monkeypatch.setattr(svc.presence, "begin_disconnect", boom)
+    await client.close()
+
+    async def reported():
+        return chat.events_named("storeConsistencyFailure") and seen
+
+    await eventually(reported)
+    (error, info), = chat.events_named("storeConsistencyFailure")
+    assert str(error) == "injected"
+    assert info == {"user_name": U1, "id": client.socket_id, "op_type": "userSockets"}
+    assert seen == [{"id": client.socket_id}]
+    assert list(await svc.presence.user_sockets(U1)) == [client.socket_id]
