@@ -126,3 +126,33 @@ async def test_room_message_query_count_is_constant(chat, svc):
     for room, size in ((R2, 201), ("tiny", 1), ("full", 200)):
         info = await svc.exec_user_command(True, "roomHistoryInfo", room)
         assert info["historySize"] == size and info["lastMessageId"] == (2 if room == "tiny" else 201)
+
+
+def _measured_batch(rooms):
+    requests = [(room, None, {"textMessage": f"b{n}"}, True, 1_700_000_000_000 + n) for n, room in enumerate(rooms)]
+    with CaptureQueriesContext(connection) as queries:
+        results = messaging_store.post_messages(requests)
+    return [query["sql"] for query in queries.captured_queries], [result["id"] for result in results]
+
+
+async def test_batched_messages_query_count_is_constant(chat, svc):
+    """A group commit's batch (messaging/group_commit.py) costs the same number
+    of queries whatever the history sizes, and no more per message than one
+    message alone: rooms holding 1 and 200 messages, below and at capacity."""
+    for room, options in ((R1, None), (R2, None), ("tiny", {"historyMaxSize": 1}), ("full", {"historyMaxSize": 200})):
+        await svc.add_room(room, options)
+    await sync_to_async(_fill)(R1, 1)
+    await sync_to_async(_fill)(R2, 200)
+    await sync_to_async(_fill)("tiny", 1)
+    await sync_to_async(_fill)("full", 200)
+
+    small, small_ids = await sync_to_async(_measured_batch)([R1, "tiny", R1, "tiny"])
+    large, large_ids = await sync_to_async(_measured_batch)([R2, "full", R2, "full"])
+    alone, _ = await sync_to_async(_measured_post)("full")
+
+    assert (small_ids, large_ids) == ([2, 2, 3, 3], [201, 201, 202, 202])
+    assert len(small) == len(large), (small, large)
+    assert len(large) <= 4 * len(alone), (large, alone)
+    for room, size, last in ((R1, 3, 3), ("tiny", 1, 3), (R2, 202, 202), ("full", 200, 203)):
+        info = await svc.exec_user_command(True, "roomHistoryInfo", room)
+        assert (info["historySize"], info["lastMessageId"]) == (size, last)

@@ -1,0 +1,173 @@
+"""roomMessage's group commit (messaging/group_commit.py): the messages posted
+while a write is in flight are written in one database hop and transaction,
+each answered on its own. Checklist B41, B42 (stored, delivered to every
+joined socket) under batching.
+
+Deterministic: the first write is held before its hop until the others are
+queued behind it, so the queued ones make exactly one batch."""
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connections
+
+from messaging import store as messaging_store
+from tests.client import RpcError
+from tests.conftest import R1, R2, eventually
+
+ROOMS = [R1, R2, "room3"]
+MEMBERS = 3  # sockets per room
+
+
+@pytest.fixture
+def held(svc, monkeypatch):
+    """Holds the first write made alone until `release` is set."""
+    writes = svc.messaging.writes
+    release = asyncio.Event()
+    write_one = writes._write_one
+    calls = []
+
+    async def held_write(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            await release.wait()
+        return await write_one(*args)
+
+    monkeypatch.setattr(writes, "_write_one", held_write)
+    return release
+
+
+async def queued(svc, count):
+    async def enough():
+        return len(svc.messaging.writes._queue) == count
+
+    await eventually(enough)
+
+
+async def post(client, room, text):
+    """roomMessage's id, or its error code."""
+    try:
+        return await client.call("roomMessage", room, {"textMessage": text})
+    except RpcError as error:
+        return error.code
+
+
+async def room_with_members(chat, svc, room, count):
+    await svc.add_room(room)
+    members = []
+    for n in range(count):
+        client = await chat.client(svc, f"{room}-user{n}")
+        assert await client.call("roomJoin", room) == 1
+        members.append(client)
+    return members
+
+
+async def test_b42_concurrent_posters_in_several_rooms_share_one_batch(chat, svc, held):
+    rooms = {room: await room_with_members(chat, svc, room, MEMBERS) for room in ROOMS}
+    first = asyncio.create_task(post(rooms[R1][0], R1, "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    others = [
+        asyncio.create_task(post(client, room, f"{room} {n}"))
+        for room, members in rooms.items()
+        for n, client in enumerate(members)
+        if client is not rooms[R1][0]
+    ]
+    await queued(svc, len(others))
+    held.set()
+    answers = [await first] + [await task for task in others]
+    assert svc.messaging.writes.batches == 1
+    ids = {room: [] for room in ROOMS}
+    texts = ["first"] + [f"{room} {n}" for room, members in rooms.items() for n in range(len(members)) if (room, n) != (R1, 0)]
+    for text, answer in zip(texts, answers):
+        ids[text.split()[0] if text != "first" else R1].append(answer)
+    for room, members in rooms.items():
+        assert sorted(ids[room]) == list(range(1, MEMBERS + 1))  # gap-free, in queue order
+        assert ids[room] == sorted(ids[room])
+        for client in members:
+            received = [await client.notification("roomMessage") for _ in range(MEMBERS)]
+            assert sorted(message["id"] for _, message in received) == ids[room]
+            await client.no_notification("roomMessage", wait=0.1)
+        history = await svc.exec_user_command(True, "roomHistoryGet", room, 0, 10)
+        assert [message["id"] for message in history] == sorted(ids[room], reverse=True)
+
+
+async def test_refused_messages_in_a_batch_get_their_errors(chat, svc, held):
+    member, other = await room_with_members(chat, svc, R1, 2)
+    outsider = await chat.client(svc, "outsider")
+    first = asyncio.create_task(post(member, R1, "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    batch = [
+        asyncio.create_task(post(other, R1, "stored")),
+        asyncio.create_task(post(outsider, R1, "not joined")),
+        asyncio.create_task(post(await chat.client(svc, "nobody"), "no such room", "no room")),
+    ]
+    await queued(svc, len(batch))
+    held.set()
+    assert await first == 1
+    assert [await task for task in batch] == [2, "notJoined", "noRoom"]
+    assert svc.messaging.writes.batches == 1
+    assert await member.call("roomMessage", R1, {"textMessage": "after"}) == 3
+    for client in (member, other):
+        received = [(await client.notification("roomMessage"))[1]["textMessage"] for _ in range(3)]
+        assert received == ["first", "stored", "after"]
+    history = await svc.exec_user_command(True, "roomHistoryGet", R1, 0, 10)
+    assert [message["textMessage"] for message in history] == ["after", "stored", "first"]
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+async def test_database_error_in_a_batch_reaches_only_its_message(chat, svc, held, monkeypatch, persistent):
+    """The batch is rolled back and redone message by message: a transient
+    error costs nothing, a persistent one fails only its own message; no
+    acknowledged message is lost and the ids stay gap-free."""
+    members = await room_with_members(chat, svc, R1, 4)
+    store = messaging_store._store
+    failures = []
+
+    def failing_store(cursor, room_name, user_name, message, *args):
+        if message["textMessage"] == "boom" and (persistent or not failures):
+            failures.append(user_name)
+            raise OperationalError("injected")
+        return store(cursor, room_name, user_name, message, *args)
+
+    monkeypatch.setattr(messaging_store, "_store", failing_store)
+    first = asyncio.create_task(post(members[0], R1, "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    batch = [asyncio.create_task(post(client, R1, text)) for client, text in zip(members[1:], ["a", "boom", "b"])]
+    await queued(svc, len(batch))
+    held.set()
+    answers = [await first] + [await task for task in batch]
+    assert svc.messaging.writes.batches == 1
+    if persistent:
+        assert answers == [1, 2, "internalError", 3]
+        assert len(failures) == 2  # in the batch, then alone
+        stored = ["first", "a", "b"]
+    else:
+        assert answers == [1, 2, 3, 4]
+        stored = ["first", "a", "boom", "b"]
+    for client in members:
+        received = [(await client.notification("roomMessage"))[1] for _ in stored]
+        assert [message["textMessage"] for message in received] == stored
+        assert [message["id"] for message in received] == list(range(1, len(stored) + 1))
+    history = await svc.exec_user_command(True, "roomHistoryGet", R1, 0, 10)
+    assert [message["textMessage"] for message in reversed(history)] == stored
+
+
+async def test_synchronous_callers_are_not_batched(chat, svc, held):
+    """A synchronous caller's hop runs in its own thread (which may hold a
+    transaction): its message is written there, alone, even while a write is
+    in flight."""
+    (member,) = await room_with_members(chat, svc, R1, 1)
+    first = asyncio.create_task(post(member, R1, "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+
+    def sync_post():
+        try:
+            return svc.sync.exec_user_command(True, "roomMessage", R1, {"textMessage": "sync"})
+        finally:
+            connections.close_all()  # the connection the call opened in this thread
+
+    assert await sync_to_async(sync_post, thread_sensitive=False)() == 1
+    assert not svc.messaging.writes._queue
+    held.set()
+    assert await first == 2
+    assert svc.messaging.writes.batches == 0
