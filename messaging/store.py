@@ -7,6 +7,7 @@ the message and checks the room and the poster's presence; the messages
 posted while one is being written are written together (group commit).
 """
 import json
+import time
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection, transaction
@@ -98,23 +99,26 @@ def post_messages(requests):
     """
     if len(requests) == 1:
         return [_answer(requests[0])]
-    results = []
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            for request in requests:
-                try:
-                    results.append(_store(cursor, *request))
-                except ChatServiceError as error:
-                    results.append(error)
+            if connection.vendor == "postgresql":
+                return _store_all_postgresql(cursor, requests)
+            return [_answer_in(cursor, request) for request in requests]
     except Exception:
         return [_answer(request) for request in requests]
-    return results
 
 
 def _answer(request):
     try:
         return post_message(*request)
     except Exception as error:
+        return error
+
+
+def _answer_in(cursor, request):
+    try:
+        return _store(cursor, *request)
+    except ChatServiceError as error:
         return error
 
 
@@ -129,29 +133,76 @@ def _store(cursor, room_name, user_name, message, bypass_permissions, now):
     """
     if not is_valid_name(room_name):
         raise ChatServiceError("noRoom", room_name)
-    message.pop("id", None)  # set by an attempt of a batch rolled back
-    message.pop("timestamp", None)
     if connection.vendor == "postgresql":
-        body = json.dumps(message, separators=(",", ":"))
-        head = body[:-1] + (',"id":' if message else '"id":')
-        tail = ',"timestamp":' + json.dumps(now) + "}"
-        cursor.execute(POST_SQL, [room_name, bool(bypass_permissions), user_name, head, tail])
+        cursor.execute(POST_SQL, _post_params(room_name, user_name, message, bypass_permissions, now))
         row = cursor.fetchone()
         if row is None:
             _refuse(cursor, room_name)
-        message["id"] = row[0]
-        message["timestamp"] = now
-        return message
+        return _numbered(message, row[0], now)
+    head, tail = _text_parts(message, now)
     cursor.execute(NEXT_ID_SQL, [room_name, bool(bypass_permissions), user_name])
     row = cursor.fetchone()
     if row is None:
         _refuse(cursor, room_name)
-    room_id, message["id"], max_size = row
-    message["timestamp"] = now
+    room_id, message_id, max_size = row
     if max_size > 0:
-        cursor.execute(STORE_SQL, [room_id, message["id"], json.dumps(message, separators=(",", ":"))])
-        if message["id"] > max_size:
-            cursor.execute(TRIM_SQL, [room_id, message["id"] - max_size])
+        cursor.execute(STORE_SQL, [room_id, message_id, f"{head}{message_id}{tail}"])
+        if message_id > max_size:
+            cursor.execute(TRIM_SQL, [room_id, message_id - max_size])
+    return _numbered(message, message_id, now)
+
+
+def _store_all_postgresql(cursor, requests):
+    """A PostgreSQL batch's statements in one round trip: psycopg's
+    `executemany` sends them in pipeline mode (50 messages: 70 instead of
+    400 µs of CPU per message). Logged as Django logs an executemany, so
+    that tests can count it."""
+    valid = [request for request in requests if is_valid_name(request[0])]
+    rows = iter(_executemany_returning(cursor, POST_SQL, (_post_params(*request) for request in valid)) if valid else ())
+    results = []
+    for room_name, _, message, _, now in requests:
+        row = next(rows) if is_valid_name(room_name) else None
+        try:
+            if row is None:
+                _refuse(cursor, room_name)
+            results.append(_numbered(message, row[0], now))
+        except ChatServiceError as error:
+            results.append(error)
+    return results
+
+
+def _executemany_returning(cursor, sql, params):
+    """Each execution's first row (None if it returned none)."""
+    rows = []
+    start = time.monotonic()
+    with connection.wrap_database_errors:
+        raw = cursor.cursor
+        raw.executemany(sql, params, returning=True)
+        while True:
+            rows.append(raw.fetchone())
+            if not raw.nextset():
+                break
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": f"{len(rows)} times: {sql}", "time": f"{time.monotonic() - start:.3f}"})
+    return rows
+
+
+def _post_params(room_name, user_name, message, bypass_permissions, now):
+    return [room_name, bool(bypass_permissions), user_name, *_text_parts(message, now)]
+
+
+def _text_parts(message, now):
+    """The stored text around the id: the message as JSON with `id` and
+    `timestamp` last, as `_numbered` leaves the message."""
+    message.pop("id", None)  # set by an attempt of a batch rolled back
+    message.pop("timestamp", None)
+    body = json.dumps(message, separators=(",", ":"))
+    return body[:-1] + (',"id":' if message else '"id":'), ',"timestamp":' + json.dumps(now) + "}"
+
+
+def _numbered(message, message_id, now):
+    message["id"] = message_id
+    message["timestamp"] = now
     return message
 
 

@@ -120,16 +120,16 @@ async def test_database_error_in_a_batch_reaches_only_its_message(chat, svc, hel
     error costs nothing, a persistent one fails only its own message; no
     acknowledged message is lost and the ids stay gap-free."""
     members = await room_with_members(chat, svc, R1, 4)
-    store = messaging_store._store
+    text_parts = messaging_store._text_parts
     failures = []
 
-    def failing_store(cursor, room_name, user_name, message, *args):
+    def failing_text_parts(message, now):
         if message["textMessage"] == "boom" and (persistent or not failures):
-            failures.append(user_name)
+            failures.append(now)
             raise OperationalError("injected")
-        return store(cursor, room_name, user_name, message, *args)
+        return text_parts(message, now)
 
-    monkeypatch.setattr(messaging_store, "_store", failing_store)
+    monkeypatch.setattr(messaging_store, "_text_parts", failing_text_parts)
     first = asyncio.create_task(post(members[0], R1, "first"))
     await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
     batch = [asyncio.create_task(post(client, R1, text)) for client, text in zip(members[1:], ["a", "boom", "b"])]
