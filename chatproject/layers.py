@@ -1,5 +1,8 @@
-"""The channel layer of a single process (no REDIS_URL): Channels'
-in-memory layer, made cheap enough for the hub's traffic.
+"""The channel layers of the hub: `ProcessChannelLayer` for a single process
+(no REDIS_URL), `RedisPubSubLayer` for several (below).
+
+The single-process layer is Channels' in-memory layer, made cheap enough for
+the hub's traffic.
 
 Channels' `InMemoryChannelLayer.group_send` scans every channel and group
 for expired entries, starts a task per member and deep-copies the message
@@ -13,12 +16,22 @@ handed it to its own sockets and would only drop the copy (with one process,
 every room message took that useless trip).
 """
 import asyncio
+import logging
+import math
+import os
 import time
+import uuid
+
+import msgpack
+from redis.asyncio.connection import ConnectionPool
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
 CLEAN_INTERVAL = 1.0  # seconds between scans for expired messages and groups
+NO_TAG = bytes(16)  # heads messages to specific channels, which every subscriber takes
+
+logger = logging.getLogger("chat")
 
 
 class ProcessChannelLayer(InMemoryChannelLayer):
@@ -47,3 +60,228 @@ class ProcessChannelLayer(InMemoryChannelLayer):
         for channel in list(self.groups.get(group, ())):
             if channel != origin:
                 await self.send(channel, message)
+
+
+class RedisPubSubLayer:
+    """The channel layer of several processes (REDIS_URL): Redis pub/sub, with
+    only what the hub uses (specific channels, groups, `send`, `group_send`).
+
+    channels_redis's pub/sub layer awaited one PUBLISH round trip per message
+    behind a lock and read each message through redis-py's pub/sub machinery;
+    with two processes that was about a fifth of the fan-out's CPU. Here:
+
+    - the messages of one loop turn go out together, pipelined on one
+      connection, so a burst costs one round trip and one wake-up; each sender
+      still awaits its own PUBLISH (an unreachable Redis is an error it sees),
+      and messages keep the order in which they were sent;
+    - a message sent to a group reaches this process's own channels in that
+      group at once, after Redis took it, and never the channel it is stamped
+      with as its `origin` (as in `ProcessChannelLayer`); Redis echoes every
+      publish to every subscriber, so the copy coming back is recognised by
+      this layer's tag at the head of the payload and dropped before decoding;
+    - replies are read straight from the subscriber connection; after a lost
+      connection the reader reconnects and subscribes again to everything.
+
+    Messages are msgpack lists, one list per PUBLISH.
+    """
+
+    extensions = ["groups", "flush"]
+    TAG_BYTES = len(NO_TAG)
+
+    def __init__(self, hosts=None, prefix="chat", **_ignored):
+        (self.url,) = hosts or ["redis://127.0.0.1:6379/0"]
+        self.prefix = prefix
+        self._tag = os.urandom(self.TAG_BYTES)  # heads this layer's group messages
+        self.channels = {}  # local channel -> asyncio.Queue
+        self._targets = {}  # subscribed Redis channel (bytes) -> local channels it feeds
+        self._pending = []  # (Redis channel, message) not yet published
+        self._sent = None  # future of the publish of `_pending`
+        self._flusher = None
+        self._publisher = None
+        self._subscriber = None  # connected subscriber connection, or None
+        self._reader = None
+
+    def _connection(self):
+        # RESP2: pub/sub messages are plain replies (RESP3 routes them to push handlers).
+        return ConnectionPool.from_url(self.url, protocol=2).make_connection()
+
+    def _group_key(self, group):
+        return f"{self.prefix}__group__{group}".encode()
+
+    # Publishing.
+
+    async def send(self, channel, message):
+        """To one specific channel, always through Redis (the hub's probe relies on it)."""
+        await self._publish(channel.encode(), message)
+
+    async def group_send(self, group, message):
+        await self._publish(self._group_key(group), message)
+
+    async def _publish(self, key, message):
+        assert isinstance(message, dict), "message is not a dict"
+        self._pending.append((key, message))
+        if self._sent is None:
+            self._sent = asyncio.get_running_loop().create_future()
+        sent = self._sent
+        if self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush())
+        await asyncio.shield(sent)
+
+    async def _flush(self):
+        """Publish what the senders queued, one batch per round trip."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                sent, self._sent = self._sent, None
+                try:
+                    await self._publish_batch(batch)
+                except Exception as exc:  # redis-py has closed the connection; the next batch reconnects
+                    sent.set_exception(exc)
+                    sent.exception()  # retrieved: a cancelled sender must not leave a warning
+                else:
+                    self._deliver_locally(batch)
+                    sent.set_result(None)
+        finally:
+            self._flusher = None
+
+    async def _publish_batch(self, batch):
+        if self._publisher is None:
+            self._publisher = self._connection()
+        commands = []
+        for key, message in batch:
+            # Runs of messages to one Redis channel go in one PUBLISH.
+            if commands and commands[-1][1] == key:
+                commands[-1][2].append(message)
+            else:
+                commands.append(["PUBLISH", key, [message]])
+        for command in commands:
+            # Only group messages are delivered locally, so only their echo is dropped.
+            command[2] = (self._tag if b"__group__" in command[1] else NO_TAG) + msgpack.packb(command[2])
+        publisher = self._publisher
+        await publisher.send_packed_command(publisher.pack_commands(commands), check_health=False)
+        for _ in commands:
+            await publisher.read_response()
+
+    def _deliver_locally(self, batch):
+        for key, message in batch:
+            if b"__group__" in key:
+                origin = message.get("origin")
+                for channel in self._targets.get(key, ()):
+                    if channel != origin:
+                        self.channels[channel].put_nowait(message)
+
+    # Receiving.
+
+    async def new_channel(self, prefix="specific."):
+        channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
+        self.channels[channel] = asyncio.Queue()
+        try:
+            await self._subscribe(channel.encode(), channel)
+        except Exception:
+            del self.channels[channel]
+            raise
+        return channel
+
+    async def receive(self, channel):
+        queue = self.channels.get(channel)
+        if queue is None:
+            raise ValueError(f"{channel!r} is not a channel of this layer (new_channel makes them)")
+        return await queue.get()
+
+    async def group_add(self, group, channel):
+        if channel not in self.channels:
+            raise ValueError(f"{channel!r} is not a channel of this layer (new_channel makes them)")
+        await self._subscribe(self._group_key(group), channel)
+
+    async def group_discard(self, group, channel):
+        key = self._group_key(group)
+        channels = self._targets.get(key)
+        if channels is None or channel not in channels:
+            return
+        channels.discard(channel)
+        if not channels:
+            del self._targets[key]
+            if self._subscriber is not None:  # else the reconnection leaves it out
+                await (await self._subscriber_connection()).send_command("UNSUBSCRIBE", key, check_health=False)
+
+    async def _subscribe(self, key, channel):
+        """Subscribe (or raise if Redis is unreachable); later messages reach `channel`."""
+        channels = self._targets.get(key)
+        if channels is None:
+            connection = await self._subscriber_connection()
+            await connection.send_command("SUBSCRIBE", key, check_health=False)
+            channels = self._targets.setdefault(key, set())
+        channels.add(channel)
+
+    async def _subscriber_connection(self):
+        """The reader's connection (connected now if it has none); raises while
+        Redis is unreachable, rather than letting redis-py reconnect it silently
+        without its subscriptions."""
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+        if self._subscriber is None:
+            await self._connect_subscriber()
+        connection = self._subscriber
+        if not connection.is_connected:
+            raise ConnectionError("the Redis subscriber connection was lost")
+        return connection
+
+    async def _connect_subscriber(self):
+        """A connection subscribed to every channel this layer feeds."""
+        connection = self._connection()
+        await connection.connect()
+        if self._targets:
+            await connection.send_command("SUBSCRIBE", *self._targets, check_health=False)
+        if self._subscriber is None:
+            self._subscriber = connection
+        else:
+            await connection.disconnect()
+
+    async def _read(self):
+        delay = 0.1
+        while True:
+            connection = self._subscriber
+            try:
+                if connection is None:
+                    await self._connect_subscriber()
+                    continue
+                reply = await connection.read_response(timeout=math.inf)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("redis subscriber connection lost: %s", exc)
+                if self._subscriber is not None:
+                    self._subscriber = None
+                    await connection.disconnect()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2)
+                continue
+            if reply[0] == b"message":
+                self._received(reply[1], reply[2])
+
+    def _received(self, key, data):
+        if data[: self.TAG_BYTES] == self._tag:
+            return  # our own group message: delivered locally when sent
+        channels = self._targets.get(key)
+        if not channels:
+            return
+        for message in msgpack.unpackb(data[self.TAG_BYTES :]):
+            origin = message.get("origin")
+            for channel in channels:
+                if channel != origin:
+                    self.channels[channel].put_nowait(message)
+
+    async def flush(self):
+        """Forget every channel and close the connections (the tests' clean-up)."""
+        for task in (self._reader, self._flusher):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+        for connection in (self._subscriber, self._publisher):
+            if connection is not None:
+                await connection.disconnect()
+        self.__init__([self.url], self.prefix)

@@ -170,7 +170,9 @@ REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "chat")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # Redis pub/sub with the hub's publishes pipelined and its own echoes
+            # dropped unread (chatproject/layers.py).
+            "BACKEND": "chatproject.layers.RedisPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
         }
     }

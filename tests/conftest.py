@@ -42,9 +42,9 @@ async def userlist(svc, room=R1):
 def make_layer():
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
-        from channels_redis.pubsub import RedisPubSubChannelLayer
+        from chatproject.layers import RedisPubSubLayer
 
-        return RedisPubSubChannelLayer(hosts=[redis_url], prefix="test" + secrets.token_hex(4))
+        return RedisPubSubLayer(hosts=[redis_url], prefix="test" + secrets.token_hex(4))
     from chatproject.layers import ProcessChannelLayer
 
     return ProcessChannelLayer(capacity=100_000, group_expiry=86400 * 365)
