@@ -24,6 +24,7 @@ import uuid
 
 import msgpack
 from redis.asyncio.connection import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
@@ -88,18 +89,30 @@ class RedisPubSubLayer:
     extensions = ["groups", "flush"]
     TAG_BYTES = len(NO_TAG)
 
-    def __init__(self, hosts=None, prefix="chat", **_ignored):
-        (self.url,) = hosts or ["redis://127.0.0.1:6379/0"]
+    def __init__(self, hosts=None, prefix="chat"):
+        if not hosts or len(hosts) != 1 or not isinstance(hosts[0], str):
+            raise ValueError(f"RedisPubSubLayer takes one Redis URL in hosts, not {hosts!r}")
+        (self.url,) = hosts
         self.prefix = prefix
         self._tag = os.urandom(self.TAG_BYTES)  # heads this layer's group messages
         self.channels = {}  # local channel -> asyncio.Queue
         self._targets = {}  # subscribed Redis channel (bytes) -> local channels it feeds
-        self._pending = []  # (Redis channel, message) not yet published
+        self._pending = []  # (Redis channel, message, to a group) not yet published
         self._sent = None  # future of the publish of `_pending`
         self._flusher = None
         self._publisher = None
         self._subscriber = None  # connected subscriber connection, or None
         self._reader = None
+        self._loop = None  # the event loop the connections and tasks belong to
+
+    def _bind_loop(self):
+        """Connections and tasks belong to one event loop; start afresh in another
+        (a management command's blocking calls each run their own loop)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                self.__init__([self.url], self.prefix)
+            self._loop = loop
 
     def _connection(self):
         # RESP2: pub/sub messages are plain replies (RESP3 routes them to push handlers).
@@ -112,14 +125,15 @@ class RedisPubSubLayer:
 
     async def send(self, channel, message):
         """To one specific channel, always through Redis (the hub's probe relies on it)."""
-        await self._publish(channel.encode(), message)
+        await self._publish(channel.encode(), message, False)
 
     async def group_send(self, group, message):
-        await self._publish(self._group_key(group), message)
+        await self._publish(self._group_key(group), message, True)
 
-    async def _publish(self, key, message):
+    async def _publish(self, key, message, to_group):
         assert isinstance(message, dict), "message is not a dict"
-        self._pending.append((key, message))
+        self._bind_loop()
+        self._pending.append((key, message, to_group))
         if self._sent is None:
             self._sent = asyncio.get_running_loop().create_future()
         sent = self._sent
@@ -135,6 +149,9 @@ class RedisPubSubLayer:
                 sent, self._sent = self._sent, None
                 try:
                     await self._publish_batch(batch)
+                except asyncio.CancelledError:  # flush(): the senders must not wait forever
+                    sent.cancel()
+                    raise
                 except Exception as exc:  # redis-py has closed the connection; the next batch reconnects
                     sent.set_exception(exc)
                     sent.exception()  # retrieved: a cancelled sender must not leave a warning
@@ -148,23 +165,22 @@ class RedisPubSubLayer:
         if self._publisher is None:
             self._publisher = self._connection()
         commands = []
-        for key, message in batch:
+        for key, message, to_group in batch:
             # Runs of messages to one Redis channel go in one PUBLISH.
             if commands and commands[-1][1] == key:
                 commands[-1][2].append(message)
             else:
-                commands.append(["PUBLISH", key, [message]])
-        for command in commands:
-            # Only group messages are delivered locally, so only their echo is dropped.
-            command[2] = (self._tag if b"__group__" in command[1] else NO_TAG) + msgpack.packb(command[2])
+                # Only group messages are delivered locally, so only their echo is dropped.
+                commands.append(["PUBLISH", key, [message], self._tag if to_group else NO_TAG])
+        commands = [(name, key, tag + msgpack.packb(messages)) for name, key, messages, tag in commands]
         publisher = self._publisher
         await publisher.send_packed_command(publisher.pack_commands(commands), check_health=False)
         for _ in commands:
             await publisher.read_response()
 
     def _deliver_locally(self, batch):
-        for key, message in batch:
-            if b"__group__" in key:
+        for key, message, to_group in batch:
+            if to_group:
                 origin = message.get("origin")
                 for channel in self._targets.get(key, ()):
                     if channel != origin:
@@ -173,6 +189,7 @@ class RedisPubSubLayer:
     # Receiving.
 
     async def new_channel(self, prefix="specific."):
+        self._bind_loop()
         channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
         self.channels[channel] = asyncio.Queue()
         try:
@@ -223,7 +240,7 @@ class RedisPubSubLayer:
             await self._connect_subscriber()
         connection = self._subscriber
         if not connection.is_connected:
-            raise ConnectionError("the Redis subscriber connection was lost")
+            raise RedisConnectionError("the Redis subscriber connection was lost")
         return connection
 
     async def _connect_subscriber(self):
@@ -251,7 +268,7 @@ class RedisPubSubLayer:
                 raise
             except Exception as exc:
                 logger.debug("redis subscriber connection lost: %s", exc)
-                if self._subscriber is not None:
+                if self._subscriber is connection:
                     self._subscriber = None
                     await connection.disconnect()
                 await asyncio.sleep(delay)
@@ -274,6 +291,7 @@ class RedisPubSubLayer:
 
     async def flush(self):
         """Forget every channel and close the connections (the tests' clean-up)."""
+        self._bind_loop()
         for task in (self._reader, self._flusher):
             if task is not None:
                 task.cancel()

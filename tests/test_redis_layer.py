@@ -1,0 +1,151 @@
+"""The Redis pub/sub layer of several processes (chatproject/layers.py,
+`RedisPubSubLayer`): two layers stand for two processes. Needs REDIS_URL (the
+CI's second run); keys are under a random prefix."""
+import asyncio
+import os
+import secrets
+import socket
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from chatproject.layers import RedisPubSubLayer
+from tests.conftest import eventually
+
+REDIS_URL = os.environ.get("REDIS_URL")
+pytestmark = pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL")
+
+
+@pytest.fixture
+async def layers():
+    prefix = "test" + secrets.token_hex(4)
+    made = [RedisPubSubLayer(hosts=[REDIS_URL], prefix=prefix) for _ in range(2)]
+    yield made
+    for layer in made:
+        await layer.flush()
+
+
+async def settled(layer, channel, probe_from):
+    """Wait until `channel` sees what `probe_from` publishes (SUBSCRIBE is not awaited)."""
+    while True:
+        await probe_from.send(channel, {"type": "probe"})
+        try:
+            if (await asyncio.wait_for(layer.receive(channel), 0.5))["type"] == "probe":
+                return
+        except asyncio.TimeoutError:
+            pass
+
+
+def drained(layer, channel):
+    queue = layer.channels[channel]
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+async def test_group_messages_reach_every_member_once_but_never_their_origin(layers):
+    a, b = layers
+    hub_a, other_a, hub_b = await a.new_channel("hub."), await a.new_channel("hub."), await b.new_channel("hub.")
+    for layer, channel in ((a, hub_a), (a, other_a), (b, hub_b)):
+        await layer.group_add("room", channel)
+    await settled(b, hub_b, a)
+    await settled(a, hub_a, b)
+
+    await a.group_send("room", {"type": "hub.room", "text": "one", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["text"] == "one"
+    assert (await asyncio.wait_for(a.receive(other_a), 5))["text"] == "one"
+    # A message from B comes back to A's channels through Redis, so by then
+    # A's own echo (had it not been dropped) would have been queued before it.
+    await b.group_send("room", {"type": "hub.room", "text": "two", "origin": hub_b})
+    assert (await asyncio.wait_for(a.receive(hub_a), 5))["text"] == "two"
+    assert (await asyncio.wait_for(a.receive(other_a), 5))["text"] == "two"
+    assert drained(a, hub_a) == drained(a, other_a) == drained(b, hub_b) == []
+
+
+async def test_concurrent_sends_keep_their_order_per_group(layers):
+    a, b = layers
+    hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
+    groups = [f"room{i}" for i in range(3)]
+    for group in groups:
+        await b.group_add(group, hub_b)
+    await settled(b, hub_b, a)
+
+    async def sender(group):
+        for k in range(50):
+            await a.group_send(group, {"type": "hub.room", "group": group, "k": k, "origin": hub_a})
+
+    async def unawaited_burst():  # one loop turn: pipelined and coalesced
+        await asyncio.gather(*(a.group_send("room0", {"type": "hub.room", "group": "room0", "k": 50 + k}) for k in range(20)))
+
+    await asyncio.gather(*(sender(group) for group in groups))
+    await unawaited_burst()
+    seen = {group: [] for group in groups}
+    for _ in range(170):
+        message = await asyncio.wait_for(b.receive(hub_b), 5)
+        seen[message["group"]].append(message["k"])
+    assert seen == {"room0": list(range(70)), "room1": list(range(50)), "room2": list(range(50))}
+
+
+async def test_a_specific_channel_gets_its_own_sends_back_through_redis(layers):
+    a, _ = layers
+    channel = await a.new_channel("hub.")
+    await a.send(channel, {"type": "hub.probe"})
+    assert await asyncio.wait_for(a.receive(channel), 5) == {"type": "hub.probe"}
+
+
+async def test_group_discard_stops_deliveries(layers):
+    a, b = layers
+    hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
+    await b.group_add("room", hub_b)
+    await b.group_add("other", hub_b)
+    await settled(b, hub_b, a)
+    await b.group_discard("room", hub_b)
+    await a.group_send("room", {"type": "gone", "origin": hub_a})
+    await a.group_send("other", {"type": "kept", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "kept"
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_an_unreachable_redis_is_an_error_for_each_operation():
+    layer = RedisPubSubLayer(hosts=[f"redis://127.0.0.1:{closed_port()}/0"], prefix="test")
+    with pytest.raises(RedisConnectionError):
+        await layer.new_channel("hub.")
+    results = await asyncio.gather(*(layer.group_send("room", {"type": "x"}) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(result, RedisConnectionError) for result in results), results
+    with pytest.raises(RedisConnectionError):
+        await layer.send("testhub.x", {"type": "x"})
+    await layer.flush()
+
+
+def test_each_event_loop_gets_fresh_connections():
+    """A management command's blocking calls each run their own event loop."""
+    layer = RedisPubSubLayer(hosts=[REDIS_URL], prefix="test" + secrets.token_hex(4))
+
+    async def round_trip():
+        channel = await layer.new_channel("hub.")
+        await layer.send(channel, {"type": "ping"})
+        return await asyncio.wait_for(layer.receive(channel), 5)
+
+    assert asyncio.run(round_trip()) == {"type": "ping"}
+    assert asyncio.run(round_trip()) == {"type": "ping"}
+    asyncio.run(layer.flush())
+
+
+async def test_a_lost_subscriber_connection_reconnects_with_its_subscriptions(layers):
+    a, b = layers
+    hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
+    await b.group_add("room", hub_b)
+    await settled(b, hub_b, a)
+    lost = b._subscriber
+    await lost.disconnect()  # as when Redis restarts
+
+    async def reconnected():
+        return b._subscriber is not None and b._subscriber is not lost
+
+    await eventually(reconnected, timeout=10)
+    await settled(b, hub_b, a)
+    await a.group_send("room", {"type": "after", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
