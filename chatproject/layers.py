@@ -268,7 +268,7 @@ class RedisPubSubLayer:
                 raise
             except Exception as exc:
                 logger.debug("redis subscriber connection lost: %s", exc)
-                if self._subscriber is connection:
+                if connection is not None and self._subscriber is connection:
                     self._subscriber = None
                     await connection.disconnect()
                 await asyncio.sleep(delay)

@@ -149,3 +149,25 @@ async def test_a_lost_subscriber_connection_reconnects_with_its_subscriptions(la
     await settled(b, hub_b, a)
     await a.group_send("room", {"type": "after", "origin": hub_a})
     assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
+
+
+async def test_the_reader_retries_until_redis_is_back(layers):
+    a, b = layers
+    hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
+    await b.group_add("room", hub_b)
+    await settled(b, hub_b, a)
+    url, b.url = b.url, f"redis://127.0.0.1:{closed_port()}/0"  # Redis "stopped"
+    lost = b._subscriber
+    await lost.disconnect()
+    with pytest.raises(RedisConnectionError):
+        await b.group_add("other", hub_b)
+    await asyncio.sleep(0.5)  # a few failed reconnections
+    b.url = url
+
+    async def reconnected():
+        return b._subscriber is not None and b._subscriber is not lost
+
+    await eventually(reconnected, timeout=10)
+    await settled(b, hub_b, a)
+    await a.group_send("room", {"type": "after", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
