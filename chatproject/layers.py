@@ -22,8 +22,8 @@ import os
 import time
 import uuid
 
-import msgpack
-from redis.asyncio.connection import ConnectionPool
+from channels_redis.serializers import registry
+from channels_redis.utils import create_pool, decode_hosts
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.exceptions import ChannelFull
@@ -83,16 +83,25 @@ class RedisPubSubLayer:
     - replies are read straight from the subscriber connection; after a lost
       connection the reader reconnects and subscribes again to everything.
 
-    Messages are msgpack lists, one list per PUBLISH.
+    It is configured as channels_redis's layers are (one host; `hosts`,
+    `prefix`, `symmetric_encryption_keys`), and its connections and message
+    bytes are channels_redis's (`create_pool`, the msgpack serializer): one
+    list of messages per PUBLISH.
     """
 
     extensions = ["groups", "flush"]
     TAG_BYTES = len(NO_TAG)
 
-    def __init__(self, hosts=None, prefix="chat"):
-        if not hosts or len(hosts) != 1 or not isinstance(hosts[0], str):
-            raise ValueError(f"RedisPubSubLayer takes one Redis URL in hosts, not {hosts!r}")
-        (self.url,) = hosts
+    def __init__(self, hosts=None, prefix="chat", symmetric_encryption_keys=None):
+        # channels_redis's configuration: its forms of `hosts` (URL, (host, port),
+        # dict, sentinel dict) and its msgpack serializer, encryption included.
+        decoded = decode_hosts(hosts)
+        if len(decoded) != 1:
+            raise ValueError(f"RedisPubSubLayer takes one Redis host (no sharding), not {hosts!r}")
+        self._config = (hosts, prefix, symmetric_encryption_keys)
+        # RESP2: pub/sub messages are plain replies (RESP3 routes them to push handlers).
+        self._host = dict(decoded[0], protocol=2)
+        self._serializer = registry.get_serializer("msgpack", symmetric_encryption_keys=symmetric_encryption_keys)
         self.prefix = prefix
         self._tag = os.urandom(self.TAG_BYTES)  # heads this layer's group messages
         self.channels = {}  # local channel -> asyncio.Queue
@@ -111,12 +120,11 @@ class RedisPubSubLayer:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             if self._loop is not None:
-                self.__init__([self.url], self.prefix)
+                self.__init__(*self._config)
             self._loop = loop
 
     def _connection(self):
-        # RESP2: pub/sub messages are plain replies (RESP3 routes them to push handlers).
-        return ConnectionPool.from_url(self.url, protocol=2).make_connection()
+        return create_pool(self._host).make_connection()
 
     def _group_key(self, group):
         return f"{self.prefix}__group__{group}".encode()
@@ -172,7 +180,7 @@ class RedisPubSubLayer:
             else:
                 # Only group messages are delivered locally, so only their echo is dropped.
                 commands.append(["PUBLISH", key, [message], self._tag if to_group else NO_TAG])
-        commands = [(name, key, tag + msgpack.packb(messages)) for name, key, messages, tag in commands]
+        commands = [(name, key, tag + self._serializer.serialize(messages)) for name, key, messages, tag in commands]
         publisher = self._publisher
         await publisher.send_packed_command(publisher.pack_commands(commands), check_health=False)
         for _ in commands:
@@ -283,7 +291,7 @@ class RedisPubSubLayer:
         channels = self._targets.get(key)
         if not channels:
             return
-        for message in msgpack.unpackb(data[self.TAG_BYTES :]):
+        for message in self._serializer.deserialize(data[self.TAG_BYTES :]):
             origin = message.get("origin")
             for channel in channels:
                 if channel != origin:
@@ -302,4 +310,4 @@ class RedisPubSubLayer:
         for connection in (self._subscriber, self._publisher):
             if connection is not None:
                 await connection.disconnect()
-        self.__init__([self.url], self.prefix)
+        self.__init__(*self._config)

@@ -156,13 +156,27 @@ async def test_the_reader_retries_until_redis_is_back(layers):
     hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
     await b.group_add("room", hub_b)
     await settled(b, hub_b, a)
-    url, b.url = b.url, f"redis://127.0.0.1:{closed_port()}/0"  # Redis "stopped"
+    host = b._host
+    b._host = {"address": f"redis://127.0.0.1:{closed_port()}/0", "protocol": 2}  # Redis "stopped"
+    attempts = 0
+    connect = b._connect_subscriber
+
+    async def counted_connect():
+        nonlocal attempts
+        attempts += 1
+        await connect()
+
+    b._connect_subscriber = counted_connect
     lost = b._subscriber
     await lost.disconnect()
     with pytest.raises(RedisConnectionError):
         await b.group_add("other", hub_b)
-    await asyncio.sleep(0.5)  # a few failed reconnections
-    b.url = url
+
+    async def failed_twice():
+        return attempts >= 2
+
+    await eventually(failed_twice, timeout=10)
+    b._host = host
 
     async def reconnected():
         return b._subscriber is not None and b._subscriber is not lost
@@ -171,3 +185,39 @@ async def test_the_reader_retries_until_redis_is_back(layers):
     await settled(b, hub_b, a)
     await a.group_send("room", {"type": "after", "origin": hub_a})
     assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
+
+
+async def test_channels_redis_configuration_forms_and_encryption():
+    """The layer takes channels_redis's CONFIG: a (host, port) pair or a dict
+    as well as a URL, and `symmetric_encryption_keys`, with which what goes
+    through Redis is encrypted and only a layer with the key reads it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(REDIS_URL)
+    prefix = "test" + secrets.token_hex(4)
+    key = secrets.token_urlsafe(32)
+    a = RedisPubSubLayer(hosts=[(parts.hostname, parts.port or 6379)], prefix=prefix, symmetric_encryption_keys=[key])
+    b = RedisPubSubLayer(hosts=[{"address": REDIS_URL}], prefix=prefix, symmetric_encryption_keys=[key])
+    try:
+        hub_a, hub_b = await a.new_channel("hub."), await b.new_channel("hub.")
+        await b.group_add("room", hub_b)
+        await settled(b, hub_b, a)
+        wire = []
+        publish = a._publish_batch
+
+        async def watched(batch):
+            wire.extend(a._serializer.serialize([message]) for _, message, _ in batch)
+            await publish(batch)
+
+        a._publish_batch = watched
+        await a.group_send("room", {"type": "hub.room", "text": "secret words", "origin": hub_a})
+        assert (await asyncio.wait_for(b.receive(hub_b), 5))["text"] == "secret words"
+        assert wire and all(b"secret words" not in payload for payload in wire)
+    finally:
+        await a.flush()
+        await b.flush()
+
+
+def test_more_than_one_host_is_refused():
+    with pytest.raises(ValueError, match="one Redis host"):
+        RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0", "redis://127.0.0.1:2/0"])
