@@ -18,7 +18,7 @@ from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
 from presence.store import add_socket
 from rooms.models import Room, RoomListEntry
-from rooms.permissions import is_admin
+from rooms.permissions import is_reader
 
 from .group_commit import GroupCommit
 from .models import ChatUser, DirectListEntry, Message
@@ -232,10 +232,10 @@ def history_page(room_name, user_name, after_id, limit, bypass_permissions):
     if row is None:
         raise ChatServiceError("noRoom", room_name)
     room_id, owner, last_message_id, in_adminlist, present = row
-    if not bypass_permissions:
-        admin = is_admin(Room(owner=owner), user_name, {"adminlist"} if in_adminlist else set())
-        if not (admin or (user_name is not None and present)):
-            raise ChatServiceError("notJoined", room_name)
+    if not bypass_permissions and not is_reader(
+        Room(owner=owner), user_name, {"adminlist"} if in_adminlist else set(), present
+    ):
+        raise ChatServiceError("notJoined", room_name)
     if limit <= 0:
         return []
     with connection.cursor() as cursor:

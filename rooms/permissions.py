@@ -9,6 +9,12 @@ def is_admin(room, user_name, user_lists):
     return user_name == room.owner or "adminlist" in user_lists
 
 
+def is_reader(room, user_name, user_lists, present):
+    """Who may read a room's history, lists and owner: an admin, or a user
+    present in the room (`present`: in its userlist)."""
+    return is_admin(room, user_name, user_lists) or (user_name is not None and bool(present))
+
+
 def has_room_access(room, user_name, user_lists):
     if is_admin(room, user_name, user_lists):
         return True

@@ -364,3 +364,21 @@ async def test_b215_opening_room_removes_blacklisted_former_owner(chat, svc):
     assert await svc.exec_user_command(True, "roomSetWhitelistMode", R1, False) is None
     assert await s1.notification("roomAccessRemoved") == [R1]
     assert await userlist(svc) == set()
+
+
+def test_the_read_rule_is_one_function_for_commands_and_history():
+    """`is_reader`, used by roomHistoryGet's one-hop query and by the other
+    reading commands (roomGetAccessList, roomGetOwner, roomHistoryInfo):
+    an owner or an adminlist member reads without being present, anybody
+    else only while present, and a missing caller never."""
+    from rooms.models import Room
+    from rooms.permissions import is_reader
+
+    room = Room(owner=U1)
+    assert is_reader(room, U1, set(), False)
+    assert is_reader(room, U2, {"adminlist"}, False)
+    assert is_reader(room, U2, set(), True)
+    assert is_reader(room, U2, {"whitelist"}, True)
+    assert not is_reader(room, U2, {"whitelist"}, False)
+    assert not is_reader(room, None, set(), True)
+    assert not is_reader(Room(owner=None), None, {"adminlist"}, True)

@@ -14,7 +14,7 @@ from chatproject.common.names import check_name, snake_case
 from messaging.messages import process_message
 from messaging.models import DIRECT_LISTS
 from rooms.models import ACCESS_LISTS, ROOM_LISTS
-from rooms.permissions import check_list_change, is_admin
+from rooms.permissions import check_list_change, is_admin, is_reader
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,16 @@ class Command:
 
 
 async def require_reader(svc, room, info):
-    """The read rule: bypass, or admin, or present; else notJoined."""
+    """The read rule (`rooms.permissions.is_reader`) unless bypassed; else notJoined."""
     if info.bypass_permissions:
         return
     user = info.user_name
+    lists, present = set(), False
     if user is not None:
-        if is_admin(room, user, await svc.rooms.lists_of(room.id, user)):
-            return
-        if await svc.presence.in_userlist(room.id, user):
-            return
-    raise ChatServiceError("notJoined", room.name)
+        lists = await svc.rooms.lists_of(room.id, user)
+        present = await svc.presence.in_userlist(room.id, user)
+    if not is_reader(room, user, lists, present):
+        raise ChatServiceError("notJoined", room.name)
 
 
 def check_direct_list(list_name):
