@@ -99,6 +99,11 @@ class Polling:
         await self.open(f"&user={user}" if self.generation == 3 else "")
         if self.generation == 3:
             assert await self.next() == "40"
+        return await self.connect(user)
+
+    async def connect(self, user=U1):
+        """CONNECT the namespace of an open session as `user`: loginConfirmed's arguments."""
+        if self.generation == 3:
             assert (await self.post(f"40{NS}?user={user},"))[0] == 200
             assert await self.next() == f"40{NS},"
         else:
@@ -346,6 +351,27 @@ async def test_rate_limited_events_get_the_error_in_their_ack(chat):
     acks = [await client.ack(i) for i in range(1, 6)]
     limited = [error for error, _ in acks if error]
     assert len(limited) >= 3 and all(error.startswith("ChatServiceError: Rate limit exceeded, retry in ") for error in limited)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_reconnecting_the_namespace_does_not_refill_the_rate_limit(chat, generation):
+    """The bucket belongs to the Engine.IO session: a client that spends it,
+    leaves the namespace and connects it again finds it as it left it."""
+    svc = await chat.start(options={"rateLimit": 1, "rateBurst": 20})
+    client = Polling(application(svc)[0], generation)
+
+    async def refused(first):
+        """The errors in the acks of 20 events numbered from `first`, sent in one POST."""
+        ack_ids = range(first, first + 20)
+        await client.post(*[f'42{NS},{i}["listOwnSockets"]' for i in ack_ids])
+        return [error for error, _ in [await client.ack(i) for i in ack_ids] if error]
+
+    await client.login()
+    assert await refused(1) == []
+    assert (await client.post(f"41{NS},"))[0] == 200
+    await client.connect()
+    limited = await refused(21)
+    assert len(limited) >= 10, limited  # one token a second since the bucket was spent
 
 
 async def test_a_poller_that_stops_polling_is_closed_as_a_slow_reader(chat):

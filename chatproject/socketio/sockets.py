@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from chatproject.common.errors import internal_error
 from chatproject.common.jsontext import compact_json
-from chatproject.connection import Socket
+from chatproject.connection import RateLimiter, Socket
 from chatproject.service.jsonrpc import Call
 from chatproject.service.transport import decode_query
 
@@ -54,9 +54,10 @@ class SocketIOSocket(Socket):
 
     transport_name = "socketio"
 
-    def __init__(self, service, scope, session):
+    def __init__(self, service, scope, session, limiter):
         super().__init__(service, scope)
         self.session = session
+        self._limiter = limiter
 
     # Framing out.
 
@@ -113,12 +114,17 @@ class SocketIOSocket(Socket):
 class Namespaces:
     """The Socket.IO layer of one Engine.IO session: only `/chat-service`
     connects; anything else is refused with the generation's error packet,
-    and a packet that breaks the protocol closes the session."""
+    and a packet that breaks the protocol closes the session.
+
+    The rate limit's bucket is the session's, shared by the sockets of its
+    successive namespace connections: leaving the namespace and connecting
+    it again does not refill it."""
 
     def __init__(self, service, session):
         self.service = service
         self.session = session
         self.socket = None
+        self.limiter = RateLimiter(service.options.rate_limit, service.options.rate_burst)
         session.listener = self
         if session.generation == 3:  # protocol 4: the main namespace is connected at once
             session.send(MESSAGE + packets.encode(CONNECT, "/"))
@@ -154,7 +160,7 @@ class Namespaces:
         if self.socket is not None:
             raise PacketError("repeated CONNECT")
         query = packet.query if generation == 3 else (packet.data or {})
-        socket = SocketIOSocket(self.service, handshake_scope(self.session.scope, query), self.session)
+        socket = SocketIOSocket(self.service, handshake_scope(self.session.scope, query), self.session, self.limiter)
         self.socket = socket
         data = None if generation == 3 else compact_json({"sid": socket.socket_id})
         self.session.send(MESSAGE + packets.encode(CONNECT, NAMESPACE, data))
