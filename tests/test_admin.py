@@ -352,8 +352,7 @@ async def test_service_error_after_commit_is_reported(chat, svc, admin):
         return admin.post(change_url(pk), form_data(form, blacklist=[U1]), follow=True)
 
     response = await in_thread(edit_after_deletion)
-    assert any("failed: No such room room1" in text for text in page_messages(response))
-
+    assert page_messages(response) == ["Room 'room1': changing the room failed: No such room room1. Nothing was applied."]
 
 
 async def test_a_step_failing_mid_edit_is_named_with_what_was_applied(chat, svc, admin, monkeypatch):
@@ -369,9 +368,36 @@ async def test_a_step_failing_mid_edit_is_named_with_what_was_applied(chat, svc,
     response = await in_thread(
         lambda: admin.post(change_url(pk), form_data(admin.get(change_url(pk)).context["adminform"].form,
                                                      owner="bob", blacklist=["b2"]), follow=True))
-    assert ("Room 'room1': adding to the blacklist ['b2'] failed: Exceeded blacklist size limit. "
-            "The 1 change(s) before it were applied.") in page_messages(response)
+    assert page_messages(response) == ["Room 'room1': adding to the blacklist ['b2'] failed: Exceeded blacklist size limit. "
+                                       "The 1 change(s) before it were applied."]
     assert (await Room.objects.aget(pk=pk)).owner == "bob"
+
+
+async def test_success_is_reported_only_when_every_service_step_succeeded(chat, svc, admin):
+    """Django's "changed / deleted successfully" is written before the service
+    steps run after the commit: it shows when they succeed, and a failed one
+    is reported alone, single or bulk deletion alike."""
+    for name in (R1, R2, "kept"):
+        await svc.add_room(name)
+    pk, pk2 = await room_pk(R1), await room_pk(R2)
+    edited = await in_thread(lambda: admin.post(
+        change_url(pk), form_data(admin.get(change_url(pk)).context["adminform"].form, owner="bob"), follow=True))
+    assert [re.sub(r"<[^>]*>", "", text) for text in page_messages(edited)] == ["The room “room1” was changed successfully."]
+
+    def delete_while_deleted_elsewhere(url, data, room):
+        assert admin.post(url, data).status_code == 200  # the confirmation page
+        Room.objects.filter(name=room).update(deleting=True)  # roomDelete in progress elsewhere
+        return admin.post(url, {**data, "post": "yes"}, follow=True)
+
+    deleted = await in_thread(delete_while_deleted_elsewhere, reverse("admin:rooms_room_delete", args=[pk]), {}, R1)
+    assert page_messages(deleted) == ["Room 'room1': deleting the room failed: No such room room1. Nothing was applied."]
+
+    await Room.objects.filter(pk=pk).aupdate(deleting=False)
+    selected = {"action": "delete_selected", "_selected_action": [str(pk), str(pk2)]}
+    bulk = await in_thread(delete_while_deleted_elsewhere, reverse("admin:rooms_room_changelist"), selected, R2)
+    assert page_messages(bulk) == ["Bulk deletion: deleting room 'room2' failed: No such room room2. "
+                                   "The 1 change(s) before it were applied."]
+    assert not await svc.has_room(R1) and await svc.has_room("kept")
 
 
 # Users.

@@ -7,7 +7,8 @@ the room at once). Edits and deletions are applied after the admin's own
 transaction has committed (docs/architecture.md, Live effects from the
 admin and REST); the service's operations commit on their own and cannot
 run inside the admin's atomic block, whose open transaction they would
-otherwise share.
+otherwise share. Django's success message for such a request is shown only
+once they have all succeeded; a failure is reported alone.
 """
 import logging
 from functools import partial
@@ -63,6 +64,31 @@ def run_steps(request, steps, what):
             return False
         done += 1
     return True
+
+
+class SuccessGate:
+    """Django's success messages of an admin request whose service steps run
+    after its commit. Django writes them before the steps have run: they are
+    held until then, and shown only if every step succeeded, so that a failure
+    is never shown next to "changed successfully"."""
+
+    def __init__(self):
+        self.succeeded = None  # True or False once the steps have run
+        self.held = []
+
+    def show(self, write):
+        """Write a success message (`write()`) now, later, or never."""
+        if self.succeeded is None:
+            self.held.append(write)
+        elif self.succeeded:
+            write()
+
+    def settle(self, succeeded):
+        self.succeeded = succeeded
+        held, self.held = self.held, []
+        if succeeded:
+            for write in held:
+                write()
 
 
 class NameListField(forms.CharField):
@@ -310,6 +336,21 @@ class RoomAdmin(admin.ModelAdmin):
 
     # Saving through the service.
 
+    def run_after_commit(self, request, steps, what):
+        """Run `run_steps` once the admin's transaction has committed (at once
+        outside one, as for a bulk action); the request's success messages
+        wait for its outcome."""
+        gate = request.room_success_gate = SuccessGate()
+        transaction.on_commit(lambda: gate.settle(run_steps(request, steps, what)))
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        write = partial(super().message_user, request, message, level, *args, **kwargs)
+        gate = getattr(request, "room_success_gate", None)
+        if gate is not None and level == messages.SUCCESS:
+            gate.show(write)
+        else:
+            write()
+
     @csrf_protect_m
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if object_id is None and request.method == "POST":
@@ -331,7 +372,7 @@ class RoomAdmin(admin.ModelAdmin):
         changes = form.room_changes()
         if changes:
             steps = [("changing the room", partial(service.api.sync.change_room, name, changes))]
-            transaction.on_commit(partial(run_steps, request, steps, f"Room {name!r}"))
+            self.run_after_commit(request, steps, f"Room {name!r}")
 
     def save_related(self, request, form, formsets, change):
         """The lists are saved by save_model's service calls; nothing else is related."""
@@ -352,11 +393,10 @@ class RoomAdmin(admin.ModelAdmin):
         return [str(room) for room in rooms], model_count, perms_needed, []
 
     def delete_model(self, request, obj):
-        transaction.on_commit(
-            partial(run_steps, request, [("deleting the room", partial(service.api.sync.delete_room, obj.name))], f"Room {obj.name!r}")
-        )
+        steps = [("deleting the room", partial(service.api.sync.delete_room, obj.name))]
+        self.run_after_commit(request, steps, f"Room {obj.name!r}")
 
     def delete_queryset(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
         steps = [(f"deleting room {name!r}", partial(service.api.sync.delete_room, name)) for name in names]
-        transaction.on_commit(partial(run_steps, request, steps, "Bulk deletion"))
+        self.run_after_commit(request, steps, "Bulk deletion")
