@@ -125,6 +125,16 @@ async def ws_next(communicator, timeout=5):
     return message.get("text") if message["type"] == "websocket.send" else message
 
 
+async def ws_login(app, user=U1):
+    """An Engine.IO 4 WebSocket whose namespace CONNECT logged in as `user`."""
+    ws = await ws_open(app, 4)
+    await ws_next(ws)  # OPEN
+    await ws.send_to(text_data=f'40{NS},{{"user":"{user}"}}')
+    assert (await ws_next(ws)).startswith(f"40{NS},")
+    assert (await ws_next(ws)).startswith(f'42{NS},["loginConfirmed",')
+    return ws
+
+
 async def no_sockets(svc):
     await eventually(lambda: _empty(svc), timeout=10)
 
@@ -309,11 +319,7 @@ async def test_an_unfinished_upgrade_is_closed_and_the_session_goes_on_polling(c
 async def test_server_side_disconnect_sends_the_namespace_disconnect(chat):
     svc = await chat.start()
     app, _ = application(svc)
-    ws = await ws_open(app, 4)
-    await ws_next(ws)
-    await ws.send_to(text_data=f'40{NS},{{"user":"{U1}"}}')
-    await ws_next(ws)
-    await ws_next(ws)  # loginConfirmed
+    ws = await ws_login(app)
     await svc.disconnect_user_sockets(U1)
     assert await ws_next(ws) == f"41{NS},"
     await ws.send_to(text_data="1")  # the client closes the engine
@@ -534,11 +540,7 @@ async def test_oversized_and_binary_posts_and_frames_are_refused(chat):
     await no_sockets(svc)
 
     for frame, code in [({"bytes_data": b"\x04abc"}, 4003), ({"text_data": "4" + "x" * 2000}, 4009), ({"text_data": "9"}, 4002)]:
-        ws = await ws_open(app, 4)
-        await ws_next(ws)
-        await ws.send_to(text_data=f'40{NS},{{"user":"{U1}"}}')
-        await ws_next(ws)
-        await ws_next(ws)
+        ws = await ws_login(app)
         await ws.send_to(**frame)
         assert (await ws_next(ws)) == {"type": "websocket.close", "code": code}
         await ws.disconnect()
