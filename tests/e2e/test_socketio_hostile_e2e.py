@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.test_fuzz import JSON, METHODS, fuzz_settings, to_frame
 
 from .harness import Cluster, wait_until, ws_client
+from .test_fuzz_e2e import log_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -171,6 +172,15 @@ async def ws_login(server, generation, user):
     await ws.send(f"40{NS}?user={user}," if generation == 3 else f"40{NS},{json.dumps({'user': user})}")
     confirmed = await ws_until(ws, lambda packet: "loginConfirmed" in packet)
     ws.socket_id = json.loads(confirmed[len(f"42{NS},"):])[2]["id"]
+    return ws
+
+
+async def ws_upgrade(server, session):
+    """A WebSocket that upgraded the polling `session` (probe, then `5`)."""
+    ws = await ws_open(server, session.generation, sid=session.sid)
+    await ws.send("2probe")
+    assert await asyncio.wait_for(ws.recv(), WAIT) == "3probe"
+    await ws.send("5")
     return ws
 
 
@@ -468,10 +478,7 @@ async def test_upgrade_misuse_leaves_the_polling_session_working(server, generat
     ack = await session.until(lambda packet: packet.startswith(f"43{NS},2"))
     assert json.loads(ack[len(f"43{NS},2"):])[0] is None, ack
 
-    upgrade = await ws_open(server, generation, sid=session.sid)
-    await upgrade.send("2probe")
-    assert await asyncio.wait_for(upgrade.recv(), WAIT) == "3probe"
-    await upgrade.send("5")
+    upgrade = await ws_upgrade(server, session)
     await upgrade.send(f'42{NS},3["listOwnSockets"]')
     assert (await ws_ack(upgrade, 3))[0] is None
     status, text = await session.get()  # the old transport is over
@@ -496,10 +503,7 @@ async def test_a_repeated_probe_refuses_that_upgrade(server, generation):
     assert await asyncio.wait_for(probe.recv(), WAIT) == "3probe"
     await probe.send("2probe")
     assert await close_code(probe) == 4002
-    upgrade = await ws_open(server, generation, sid=session.sid)
-    await upgrade.send("2probe")
-    assert await asyncio.wait_for(upgrade.recv(), WAIT) == "3probe"
-    await upgrade.send("5")
+    upgrade = await ws_upgrade(server, session)
     await upgrade.send(f'42{NS},1["listOwnSockets"]')
     assert (await ws_ack(upgrade, 1))[0] is None
     await upgrade.close()
@@ -629,14 +633,32 @@ ANY_FRAME = SOCKET_IO_PACKETS | ENGINE_IO_PACKETS | st.binary(max_size=6)
 GENERATED_FRAMES = st.builds(lambda events, last: events + last, st.lists(COMMAND_EVENTS, max_size=5),
                              st.lists(ANY_FRAME, max_size=1))
 SENTINEL = 424242
-ERROR_LINE = re.compile(r"Traceback|\bERROR\b")
 
 
-async def run_generated(server, generation, frames):
+def fuzz(server, user, max_examples, cases, run_case):
+    """Hypothesis runs `run_case(server, user, generation, case)` for generated
+    cases of both generations; then nothing is left (no socket of `user`, no
+    socket.io connection), the process still serves chat, and its log holds
+    no traceback or ERROR line from the run."""
+    log_start = log_errors(server)[1]
+    with asyncio.Runner() as runner:
+        @fuzz_settings(max_examples)
+        @given(st.sampled_from([3, 4]), cases)
+        def run(generation, case):
+            runner.run(run_case(server, user, generation, case))
+
+        run()
+        runner.run(only_own_socket(server, user))
+        runner.run(no_socketio_connections(server))
+        runner.run(chat_works(server, user))
+    assert log_errors(server, log_start)[0] == []
+
+
+async def run_generated(server, user, generation, frames):
     """Send `frames` after a CONNECT, then a sentinel event: its ack comes,
     every ack has two arguments, or the session was closed with a protocol
     error (or normally, after an Engine.IO close)."""
-    ws = await ws_login(server, generation, "fuzz")
+    ws = await ws_login(server, generation, user)
     try:
         for frame in frames:
             await ws.send(frame)
@@ -661,20 +683,7 @@ def test_generated_frames_never_break_the_server(server):
     """Generated Engine.IO and Socket.IO frames (and binary ones) after a
     valid CONNECT: every session answers or closes cleanly, nothing is logged
     as an error, no socket is left, and the process still serves chat."""
-    log_start = len(server.log_path.read_text(errors="replace"))
-    with asyncio.Runner() as runner:
-        @fuzz_settings(200)
-        @given(st.sampled_from([3, 4]), GENERATED_FRAMES)
-        def run(generation, frames):
-            runner.run(run_generated(server, generation, frames))
-
-        run()
-        runner.run(only_own_socket(server, "fuzz"))
-        runner.run(no_socketio_connections(server))
-        runner.run(chat_works(server, "fuzz"))
-    errors = [line for line in server.log_path.read_text(errors="replace")[log_start:].splitlines()
-              if ERROR_LINE.search(line)]
-    assert errors == []
+    fuzz(server, "fuzz", 200, GENERATED_FRAMES, run_generated)
 
 
 @pytest.mark.parametrize("generation", [3, 4])
@@ -773,12 +782,12 @@ async def test_packets_after_a_close_in_one_post_are_not_run(server, generation)
 PAYLOAD_PACKETS = st.lists(COMMAND_EVENTS | SOCKET_IO_PACKETS | ENGINE_IO_PACKETS, min_size=1, max_size=5)
 
 
-async def run_generated_payload(server, generation, packets):
+async def run_generated_payload(server, user, generation, packets):
     """One POST of generated packets after a CONNECT, with a sentinel event
     last: the POST is accepted and the sentinel's ack comes, or it gets 400
     and the session is gone."""
     session = await Polling(server, generation).open()
-    await session.login("payloadfuzz")
+    await session.login(user)
     status, text, _ = await session.post(*packets, f'42{NS},{SENTINEL}["listOwnSockets"]')
     if status == 400:
         assert json.loads(text)["code"] == 3 and await session.gone(), (text, packets)
@@ -795,17 +804,4 @@ async def run_generated_payload(server, generation, packets):
 def test_generated_polling_payloads_never_break_the_server(server):
     """The generated packets of the WebSocket fuzz, several to a POST
     (where a close or an error stops the rest): the same guarantees."""
-    log_start = len(server.log_path.read_text(errors="replace"))
-    with asyncio.Runner() as runner:
-        @fuzz_settings(100)
-        @given(st.sampled_from([3, 4]), PAYLOAD_PACKETS)
-        def run(generation, packets):
-            runner.run(run_generated_payload(server, generation, packets))
-
-        run()
-        runner.run(only_own_socket(server, "payloadfuzz"))
-        runner.run(no_socketio_connections(server))
-        runner.run(chat_works(server, "payloadfuzz"))
-    errors = [line for line in server.log_path.read_text(errors="replace")[log_start:].splitlines()
-              if ERROR_LINE.search(line)]
-    assert errors == []
+    fuzz(server, "payloadfuzz", 100, PAYLOAD_PACKETS, run_generated_payload)
