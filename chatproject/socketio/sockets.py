@@ -57,7 +57,7 @@ class SocketIOSocket(Socket):
     def __init__(self, service, scope, session, limiter):
         super().__init__(service, scope)
         self.session = session
-        self._limiter = limiter
+        self._limiter = limiter  # the Engine.IO session's (Namespaces), not a fresh bucket
 
     # Framing out.
 
