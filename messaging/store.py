@@ -99,13 +99,30 @@ def post_messages(requests):
     """
     if len(requests) == 1:
         return [_answer(requests[0])]
+    order = locking_order(requests)
+    ordered = [requests[index] for index in order]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                return _store_all_postgresql(cursor, requests)
-            return [_answer_in(cursor, request) for request in requests]
+                answers = _store_all_postgresql(cursor, ordered)
+            else:
+                answers = [_answer_in(cursor, request) for request in ordered]
     except Exception:
-        return [_answer(request) for request in requests]
+        answers = [_answer(request) for request in ordered]
+    results = [None] * len(requests)
+    for index, answer in zip(order, answers):
+        results[index] = answer
+    return results
+
+
+def locking_order(requests):
+    """The batch's indexes sorted by room name, stable: every batch locks its
+    rooms' counters in the same order, so two processes' batches never wait
+    for each other in a cycle (on PostgreSQL a deadlock cost a second, its
+    deadlock_timeout, and the batch's redo: a fan-out p99 of 1.2 s with two
+    processes). A room's messages keep their order, and each socket has at
+    most one message in a batch, so no socket's order changes."""
+    return sorted(range(len(requests)), key=lambda index: requests[index][0])
 
 
 def _answer(request):

@@ -171,3 +171,37 @@ async def test_synchronous_callers_are_not_batched(chat, svc, held):
     held.set()
     assert await first == 2
     assert svc.messaging.writes.batches == 0
+
+
+async def test_a_batch_locks_its_rooms_in_name_order(chat, svc, held, monkeypatch):
+    """Two processes' batches must lock the rooms' id counters in one order,
+    or they deadlock (PostgreSQL then aborts one after a second); answers
+    still go to their own callers, and a room's messages keep their order."""
+    rooms = {room: await room_with_members(chat, svc, room, 2) for room in ("zeta", "alpha", "mid")}
+    stored = []
+    store_all, store_one = messaging_store._store_all_postgresql, messaging_store._store
+
+    def recording_store_all(cursor, requests):
+        stored.extend(request[0] for request in requests)
+        return store_all(cursor, requests)
+
+    def recording_store_one(cursor, room_name, *args):
+        stored.append(room_name)
+        return store_one(cursor, room_name, *args)
+
+    monkeypatch.setattr(messaging_store, "_store_all_postgresql", recording_store_all)
+    monkeypatch.setattr(messaging_store, "_store", recording_store_one)
+    first = asyncio.create_task(post(rooms["mid"][0], "mid", "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    senders = [("zeta", 0), ("alpha", 0), ("zeta", 1), ("mid", 1), ("alpha", 1)]
+    batch = []
+    for room, n in senders:  # one at a time, so the queue holds them in this order
+        batch.append(asyncio.create_task(post(rooms[room][n], room, f"{room} {n}")))
+        await queued(svc, len(batch))
+    held.set()
+    assert await first == 1
+    assert [await task for task in batch] == [1, 1, 2, 2, 2]
+    assert svc.messaging.writes.batches == 1
+    assert stored == ["mid"] + ["alpha", "alpha", "mid", "zeta", "zeta"]  # the held write alone, then the batch
+    history = await svc.exec_user_command(True, "roomHistoryGet", "zeta", 0, 10)
+    assert [message["textMessage"] for message in history] == ["zeta 1", "zeta 0"]
