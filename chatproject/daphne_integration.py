@@ -11,6 +11,8 @@
   limited (docs/protocol.md, Limits).
 - An oversized incoming frame closes with 1009 instead of dropping the TCP
   connection (autobahn's failByDrop).
+- A client has seconds, not autobahn's 0 to 1 s, to answer a close frame
+  before the connection is reset (`CLOSE_HANDSHAKE_SECONDS`).
 - Each WebSocket scope carries its connection's `Wire` under
   `scope["extensions"]["chat.wire"]`, so that a socket can tell how many bytes
   are still waiting unsent for a client that does not read (close 4008), write
@@ -31,6 +33,13 @@ FRAMES_EXTENSION = "chat.frames"
 _recent_frames = [(None, None), (None, None)]  # (text, its prepared frame), latest first: see Wire.send_text
 _before_shutdown = []  # coroutine functions daphne's shutdown awaits before cancelling applications
 _unflushed = []  # connections with frames waiting for the end of this loop turn: see _flush_turn
+# How long a client has to answer the server's close frame before the TCP
+# connection is dropped with a reset. autobahn's default is 1 s, and its
+# timer rounds the deadline down to a whole second of the clock: 0 to 1 s,
+# sometimes a few milliseconds. A client busy for that long (a loaded
+# machine) then lost the close frame it had not read yet to the reset, and
+# saw 1006 instead of the code. Here the client has 4 to 5 s.
+CLOSE_HANDSHAKE_SECONDS = 5
 
 
 class Wire:
@@ -218,11 +227,12 @@ def _customise_daphne():
 
     reset_options = WebSocketFactory.resetProtocolOptions
 
-    def reset_without_fail_by_drop(factory):
+    def reset_options_for_chat(factory):
         reset_options(factory)
         factory.failByDrop = False
+        factory.closeHandshakeTimeout = CLOSE_HANDSHAKE_SECONDS
 
-    WebSocketFactory.resetProtocolOptions = reset_without_fail_by_drop
+    WebSocketFactory.resetProtocolOptions = reset_options_for_chat
 
     create_application = Server.create_application
 

@@ -14,6 +14,7 @@ import http.client
 import itertools
 import json
 import re
+import time
 
 import pytest
 from hypothesis import given
@@ -611,6 +612,23 @@ async def test_odd_events_get_an_error_ack_or_close_the_session(server, generati
             await ws.close()
     await only_own_socket(server, user)
     await chat_works(server, user)
+
+
+@pytest.mark.parametrize("generation", [3, 4])
+async def test_a_client_busy_after_its_close_packet_still_gets_the_close_code(server, generation):
+    """The generated frames' rare 1006: a client sends an Engine.IO close
+    packet, is busy for a while without reading (here its event loop is
+    blocked for 1.5 s, as on a loaded machine), then sends another frame. The
+    server's close frame waits unread in the client's socket; the server must
+    still be waiting for the close reply, not have reset the connection (a
+    reset fails the client's next write and drops the unread close frame),
+    so the client gets code 1000."""
+    ws = await ws_login(server, generation, f"busyclose{generation}")
+    await ws.send("1")
+    time.sleep(1.5)  # blocks the client's loop: the close frame is not read meanwhile
+    await ws.send(f'42{NS},1["listOwnSockets"]')
+    assert await close_code(ws) == 1000
+    await only_own_socket(server, f"busyclose{generation}")
 
 
 # Generated frames.
