@@ -85,6 +85,21 @@ async def login_then_drop(port, user):
 KINDS = [half_handshake, drop_during_upgrade, drop_after_upgrade, join_then_drop] + [login_then_drop] * 6
 
 
+async def answer_pings(ws):
+    """Read a kept connection and answer daphne's pings, as a live client
+    does: daphne pings a connection idle for 20 s and drops it when no pong
+    comes within 30 s, and the reconnect storm may outlast that on a busy
+    machine (a handshake has DEADLINE seconds), so an early login that never
+    read would lose its socket record before the count."""
+    try:
+        while True:
+            _, opcode, payload = await ws._read_frame()
+            if opcode == 0x9:
+                ws.write(encode_frame(payload, opcode=0xA))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return
+
+
 async def reconnect(semaphore, port, user, outcomes):
     """One reconnecting client: records ("login", seconds), ("refused", close
     code) or ("hung"/"failed", the phase it was in and the error)."""
@@ -103,6 +118,7 @@ async def _reconnect(port, user, outcomes):
                 first = await ws.recv(timeout=DEADLINE)
                 if first.get("method") == "loginConfirmed":
                     outcomes.append(("login", time.monotonic() - started))
+                    ws.reader_task = asyncio.create_task(answer_pings(ws))
                     return ws
                 outcomes.append(("refused", await ws.close_code(timeout=DEADLINE)))
             except Closed as closed:
@@ -185,6 +201,7 @@ async def test_connection_storm_leaves_no_ghosts(daphne_server):
                          what=f"one socket record for each of the {len(kept)} live logins")
     finally:
         for ws in kept:
+            ws.reader_task.cancel()
             ws.abort()
     await wait_until(lambda: presence_is_empty(server, token), timeout=90, interval=1,
                      what="no ghost presence after the reconnect storm")
