@@ -17,20 +17,22 @@ every room message took that useless trip).
 """
 import asyncio
 import logging
-import math
 import os
 import time
 import uuid
 
+import hiredis
 from channels_redis.serializers import registry
 from channels_redis.utils import create_pool, decode_hosts
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
 CLEAN_INTERVAL = 1.0  # seconds between scans for expired messages and groups
 NO_TAG = bytes(16)  # heads messages to specific channels, which every subscriber takes
+READ_SIZE = 65536  # bytes read from a Redis connection at a time
 
 logger = logging.getLogger("chat")
 
@@ -63,6 +65,71 @@ class ProcessChannelLayer(InMemoryChannelLayer):
                 await self.send(channel, message)
 
 
+def pack_command(*parts):
+    """One Redis command in RESP (its parts bytes or ASCII text)."""
+    packed = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        if isinstance(part, str):
+            part = part.encode()
+        packed.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(packed)
+
+
+class RedisStream:
+    """A Redis connection written and read directly: redis-py opens it (address,
+    authentication, database, TLS, as channels_redis configures it) and hiredis
+    parses whatever one read from the socket brought. redis-py's
+    `read_response` costs a few coroutines, a timeout and an error text per
+    reply, and a burst of pub/sub messages is hundreds of replies."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self._parser = hiredis.Reader()  # one per connection: a lost one's partial reply dies with it
+
+    @classmethod
+    async def open(cls, host):
+        connection = create_pool(host).make_connection()
+        await connection.connect()
+        return cls(connection)
+
+    @property
+    def is_connected(self):
+        return self.connection.is_connected
+
+    @property
+    def timeout(self):
+        return self.connection.socket_timeout
+
+    async def write(self, data):
+        if not self.connection.is_connected:
+            raise RedisConnectionError("the Redis connection was lost")
+        writer = self.connection._writer
+        writer.write(data)
+        await writer.drain()
+
+    async def replies(self):
+        """The replies that the next read from the socket completes (at least one);
+        a closed connection or bytes that are not RESP are a `ConnectionError`."""
+        while True:
+            chunk = await self.connection._reader.read(READ_SIZE)
+            if not chunk:
+                raise RedisConnectionError("Redis closed the connection")
+            self._parser.feed(chunk)
+            replies = []
+            try:
+                reply = self._parser.gets()
+                while reply is not False:
+                    replies.append(reply)
+                    reply = self._parser.gets()
+            except hiredis.ProtocolError as exc:
+                raise RedisConnectionError(f"Redis sent what is not RESP: {exc}") from None
+            if replies:
+                return replies
+
+    async def disconnect(self):
+        await self.connection.disconnect()
+
+
 class RedisPubSubLayer:
     """The channel layer of several processes (REDIS_URL): Redis pub/sub, with
     only what the hub uses (specific channels, groups, `send`, `group_send`).
@@ -80,8 +147,11 @@ class RedisPubSubLayer:
       with as its `origin` (as in `ProcessChannelLayer`); Redis echoes every
       publish to every subscriber, so the copy coming back is recognised by
       this layer's tag at the head of the payload and dropped before decoding;
-    - replies are read straight from the subscriber connection; after a lost
-      connection the reader reconnects and subscribes again to everything.
+    - replies are read straight from the connections (`RedisStream`); after a
+      lost connection the reader reconnects and subscribes again to
+      everything. What arrives on a subscribed channel that is not a list of
+      messages of this layer (another program, another version) is logged and
+      dropped; the messages after it still arrive.
 
     It is configured as channels_redis's layers are (one host; `hosts`,
     `prefix`, `symmetric_encryption_keys`), and its connections and message
@@ -111,6 +181,7 @@ class RedisPubSubLayer:
         self._flusher = None
         self._publisher = None
         self._subscriber = None  # connected subscriber connection, or None
+        self._connecting = asyncio.Lock()  # held while `_subscriber` is being connected
         self._reader = None
         self._loop = None  # the event loop the connections and tasks belong to
 
@@ -122,9 +193,6 @@ class RedisPubSubLayer:
             if self._loop is not None:
                 self.__init__(*self._config)
             self._loop = loop
-
-    def _connection(self):
-        return create_pool(self._host).make_connection()
 
     def _group_key(self, group):
         return f"{self.prefix}__group__{group}".encode()
@@ -170,8 +238,6 @@ class RedisPubSubLayer:
             self._flusher = None
 
     async def _publish_batch(self, batch):
-        if self._publisher is None:
-            self._publisher = self._connection()
         commands = []
         for key, message, to_group in batch:
             # Runs of messages to one Redis channel go in one PUBLISH.
@@ -180,11 +246,25 @@ class RedisPubSubLayer:
             else:
                 # Only group messages are delivered locally, so only their echo is dropped.
                 commands.append(["PUBLISH", key, [message], self._tag if to_group else NO_TAG])
-        commands = [(name, key, tag + self._serializer.serialize(messages)) for name, key, messages, tag in commands]
+        data = b"".join(pack_command(name, key, tag + self._serializer.serialize(messages)) for name, key, messages, tag in commands)
+        if self._publisher is None:
+            self._publisher = await RedisStream.open(self._host)
         publisher = self._publisher
-        await publisher.send_packed_command(publisher.pack_commands(commands), check_health=False)
-        for _ in commands:
-            await publisher.read_response()
+        try:
+            await publisher.write(data)
+            error = None
+            unread = len(commands)
+            async with asyncio.timeout(publisher.timeout):
+                while unread:
+                    replies = await publisher.replies()
+                    unread -= len(replies)
+                    error = next((reply for reply in replies if isinstance(reply, hiredis.ReplyError)), error)
+        except BaseException:
+            self._publisher = None  # the next batch reconnects
+            await publisher.disconnect()
+            raise
+        if error is not None:
+            raise RedisResponseError(str(error))
 
     def _deliver_locally(self, batch):
         for key, message, to_group in batch:
@@ -227,14 +307,14 @@ class RedisPubSubLayer:
         if not channels:
             del self._targets[key]
             if self._subscriber is not None:  # else the reconnection leaves it out
-                await (await self._subscriber_connection()).send_command("UNSUBSCRIBE", key, check_health=False)
+                await (await self._subscriber_connection()).write(pack_command("UNSUBSCRIBE", key))
 
     async def _subscribe(self, key, channel):
         """Subscribe (or raise if Redis is unreachable); later messages reach `channel`."""
         channels = self._targets.get(key)
         if channels is None:
             connection = await self._subscriber_connection()
-            await connection.send_command("SUBSCRIBE", key, check_health=False)
+            await connection.write(pack_command("SUBSCRIBE", key))
             channels = self._targets.setdefault(key, set())
         channels.add(channel)
 
@@ -252,15 +332,18 @@ class RedisPubSubLayer:
         return connection
 
     async def _connect_subscriber(self):
-        """A connection subscribed to every channel this layer feeds."""
-        connection = self._connection()
-        await connection.connect()
-        if self._targets:
-            await connection.send_command("SUBSCRIBE", *self._targets, check_health=False)
-        if self._subscriber is None:
-            self._subscriber = connection
-        else:
-            await connection.disconnect()
+        """Connect the reader's connection, subscribed to every channel this layer
+        feeds: once, whoever else waits for it (the reader, the subscribers)."""
+        async with self._connecting:
+            if self._subscriber is None:
+                connection = await RedisStream.open(self._host)
+                try:
+                    if self._targets:
+                        await connection.write(pack_command("SUBSCRIBE", *self._targets))
+                except BaseException:
+                    await connection.disconnect()
+                    raise
+                self._subscriber = connection
 
     async def _read(self):
         delay = 0.1
@@ -270,7 +353,7 @@ class RedisPubSubLayer:
                 if connection is None:
                     await self._connect_subscriber()
                     continue
-                reply = await connection.read_response(timeout=math.inf)
+                replies = await connection.replies()
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
@@ -282,8 +365,10 @@ class RedisPubSubLayer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2)
                 continue
-            if reply[0] == b"message":
-                self._received(reply[1], reply[2])
+            for reply in replies:
+                # (p)subscribe confirmations and anything else are not messages
+                if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                    self._received(reply[1], reply[2])
 
     def _received(self, key, data):
         if data[: self.TAG_BYTES] == self._tag:
@@ -291,7 +376,14 @@ class RedisPubSubLayer:
         channels = self._targets.get(key)
         if not channels:
             return
-        for message in self._serializer.deserialize(data[self.TAG_BYTES :]):
+        try:
+            messages = self._serializer.deserialize(data[self.TAG_BYTES :])
+            if type(messages) is not list or not all(type(message) is dict for message in messages):
+                raise ValueError("not a list of messages")
+        except Exception as exc:  # another program or version on our channels: later messages still count
+            logger.error("dropped an unreadable message from Redis channel %r: %r", key, exc)
+            return
+        for message in messages:
             origin = message.get("origin")
             for channel in channels:
                 if channel != origin:

@@ -2,6 +2,7 @@
 `RedisPubSubLayer`): two layers stand for two processes. Needs REDIS_URL (the
 CI's second run); keys are under a random prefix."""
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -9,7 +10,7 @@ import socket
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chatproject.layers import RedisPubSubLayer
+from chatproject.layers import NO_TAG, RedisPubSubLayer
 from tests.conftest import eventually
 
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -223,3 +224,152 @@ async def test_channels_redis_configuration_forms_and_encryption():
 def test_more_than_one_host_is_refused():
     with pytest.raises(ValueError, match="one Redis host"):
         RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0", "redis://127.0.0.1:2/0"])
+
+
+# Hostile input: what arrives on a subscribed Redis channel is logged and
+# dropped when it is not this layer's list of messages, and the reader goes on.
+
+
+@pytest.fixture
+def chat_log(caplog, monkeypatch):
+    """The records of the "chat" logger, which does not propagate to caplog's."""
+    chat = logging.getLogger("chat")
+    monkeypatch.setattr(chat, "handlers", [*chat.handlers, caplog.handler])
+    return caplog.handler
+
+
+def unreadable(handler):
+    return [record for record in handler.records if "unreadable message" in record.getMessage()]
+
+
+async def test_garbage_on_a_subscribed_channel_is_logged_and_later_messages_arrive(subscribed, chat_log):
+    import redis.asyncio
+
+    a, hub_a, b, hub_b = subscribed
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    key = b._group_key("room")
+    payloads = [
+        b"",  # shorter than the tag
+        NO_TAG + b"\xc1 not msgpack",
+        NO_TAG + b._serializer.serialize({"type": "hub.room"}),  # one message, not a list
+        NO_TAG + b._serializer.serialize([{"type": "hub.room"}, "not a message"]),
+        NO_TAG + b._serializer.serialize([{"type": "hub.room"}]) + b"trailing bytes",
+    ]
+    try:
+        for payload in payloads:
+            await client.publish(key, payload)
+    finally:
+        await client.aclose()
+    await a.group_send("room", {"type": "after", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
+    assert drained(b, hub_b) == []
+    dropped = unreadable(chat_log)
+    assert len(dropped) == len(payloads) and all(record.levelname == "ERROR" for record in dropped)
+
+
+async def test_messages_of_channels_redis_own_pubsub_layer_are_logged_and_dropped(subscribed, chat_log):
+    """An older version of the service (channels_redis's layer, one message per
+    PUBLISH, on the same channel names) shares the Redis and the prefix."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    a, hub_a, b, hub_b = subscribed
+    older = RedisPubSubChannelLayer(hosts=[REDIS_URL], prefix=b.prefix)
+    try:
+        await older.group_send("room", {"type": "hub.room", "room": "r", "text": "old", "origin": "elsewhere"})
+    finally:
+        await older.flush()
+    await a.group_send("room", {"type": "after", "origin": hub_a})
+    assert (await asyncio.wait_for(b.receive(hub_b), 5))["type"] == "after"
+    assert drained(b, hub_b) == []
+    assert unreadable(chat_log)
+
+
+class FakeRedis:
+    """A Redis server that answers the handshake and SUBSCRIBE; when a
+    connection subscribes to `key`, it sends that connection the next of
+    `scripts` (bytes, and whether to hang up after them)."""
+
+    def __init__(self, key, scripts):
+        self.key = key
+        self.scripts = list(scripts)
+        self.connections = 0
+        self.server = None
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def _serve(self, reader, writer):
+        import hiredis
+
+        self.connections += 1
+        parser = hiredis.Reader()
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                parser.feed(chunk)
+                command = parser.gets()
+                while command is not False:
+                    if command[0].upper() == b"SUBSCRIBE":
+                        for n, key in enumerate(command[1:], 1):
+                            writer.write(b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:%d\r\n" % (len(key), key, n))
+                        if self.key in command[1:] and self.scripts:
+                            data, close = self.scripts.pop(0)
+                            writer.write(data)
+                            if close:
+                                await writer.drain()
+                                writer.close()
+                                return
+                    else:
+                        writer.write(b"+OK\r\n")
+                    command = parser.gets()
+                await writer.drain()
+        except ConnectionError:
+            pass  # the layer hung up (its flush)
+        finally:
+            writer.close()
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def message_reply(key, payload):
+    return b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(payload), payload)
+
+
+async def test_a_connection_lost_in_the_middle_of_a_reply_loses_nothing_after_it():
+    layer = RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0"], prefix="test")
+    key = layer._group_key("room")
+    first = message_reply(key, NO_TAG + layer._serializer.serialize([{"type": "before"}]))
+    cut = message_reply(key, NO_TAG + layer._serializer.serialize([{"type": "cut"}]))
+    after = message_reply(key, NO_TAG + layer._serializer.serialize([{"type": "after"}]))
+    fake = FakeRedis(key, [(first + cut[: len(cut) // 2], True), (after, False)])
+    layer._host = {"address": await fake.start(), "protocol": 2}
+    try:
+        channel = await layer.new_channel("hub.")
+        await layer.group_add("room", channel)
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "before"
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+        assert fake.connections == 2 and not layer._reader.done()
+    finally:
+        await layer.flush()
+        await fake.stop()
+
+
+async def test_bytes_that_are_not_redis_replies_reconnect_the_subscriber():
+    layer = RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0"], prefix="test")
+    key = layer._group_key("room")
+    after = message_reply(key, NO_TAG + layer._serializer.serialize([{"type": "after"}]))
+    fake = FakeRedis(key, [(b"?not RESP\r\n", False), (after, False)])
+    layer._host = {"address": await fake.start(), "protocol": 2}
+    try:
+        channel = await layer.new_channel("hub.")
+        await layer.group_add("room", channel)
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+        assert fake.connections == 2
+    finally:
+        await layer.flush()
+        await fake.stop()

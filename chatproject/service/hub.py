@@ -7,6 +7,7 @@ to a group of its own instance for control messages. A socket's room
 membership in the hub changes only in its own process.
 """
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import defaultdict
@@ -16,8 +17,10 @@ from chatproject.common.errors import ChatServiceError
 logger = logging.getLogger("chat")
 
 
+@functools.lru_cache(maxsize=4096)
 def group_name(kind, name):
-    """Group names allow few characters and under 100 of them: hash the name."""
+    """Group names allow few characters and under 100 of them: hash the name
+    (once per busy room or user: every room message needs its group's name)."""
     return f"chat.{kind}.{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
@@ -233,13 +236,17 @@ class Hub:
         await self.group_send(group_name("user", user_name), {"type": "hub.close_user", "user": user_name, "code": code})
 
     async def handle(self, message):
-        kind = message["type"]
+        """One message from the layer; one that this version does not know is an
+        error (the receive loop logs it), never a partial delivery."""
+        kind = message.get("type")
         if kind == "hub.room":
             if message.get("origin") != self.channel:  # our own were delivered when sent
-                self._deliver(self.room_members.get(message["room"], ()), message["text"], message.get("exclude"))
+                self._deliver(self.room_members.get(message["room"], ()), *delivery_of(message))
         elif kind == "hub.user":
             if message.get("origin") != self.channel:
-                self._deliver(self.user_members.get(message["user"], ()), message["text"], message.get("exclude"))
+                self._deliver(self.user_members.get(message["user"], ()), *delivery_of(message))
+        elif kind == "hub.probe":
+            pass  # `probe`: that it arrived was the point
         elif kind == "hub.control":
             socket_id, room_name = message["socket"], message.get("room")
             if message["action"] == "join":
@@ -251,6 +258,8 @@ class Hub:
                 socket = self.sockets.get(socket_id)
                 if socket is not None:
                     await socket.close(message["code"])
+        else:
+            raise ValueError(f"unknown hub message type {kind!r}")
 
     def _deliver(self, socket_ids, text, exclude):
         for socket_id in list(socket_ids):
@@ -258,3 +267,11 @@ class Hub:
                 socket = self.sockets.get(socket_id)
                 if socket is not None:
                     socket.deliver(text)
+
+
+def delivery_of(message):
+    """The text and the excluded socket of a room or user message from the layer."""
+    text, exclude = message["text"], message.get("exclude")
+    if type(text) is not str or not (exclude is None or type(exclude) is str):
+        raise ValueError("a hub delivery needs a text and an optional socket id, both strings")
+    return text, exclude
