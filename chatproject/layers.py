@@ -75,6 +75,12 @@ def pack_command(*parts):
     return b"".join(packed)
 
 
+def pack_publish(key, payload):
+    """A PUBLISH in RESP: `pack_command`'s result, a few times faster, for the
+    command sent once per message."""
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(payload), payload)
+
+
 class RedisStream:
     """A Redis connection written and read directly: redis-py opens it (address,
     authentication, database, TLS, as channels_redis configures it) and hiredis
@@ -177,7 +183,7 @@ class RedisPubSubLayer:
         self.channels = {}  # local channel -> asyncio.Queue
         self._targets = {}  # subscribed Redis channel (bytes) -> local channels it feeds
         self._pending = []  # (Redis channel, message, to a group) not yet published
-        self._sent = None  # future of the publish of `_pending`
+        self._waiters = []  # the future each of `_pending`'s senders awaits
         self._flusher = None
         self._publisher = None
         self._subscriber = None  # connected subscriber connection, or None
@@ -209,31 +215,35 @@ class RedisPubSubLayer:
     async def _publish(self, key, message, to_group):
         assert isinstance(message, dict), "message is not a dict"
         self._bind_loop()
+        # A future of its own (a cancelled sender cancels only it; its message still goes).
+        sent = self._loop.create_future()
         self._pending.append((key, message, to_group))
-        if self._sent is None:
-            self._sent = asyncio.get_running_loop().create_future()
-        sent = self._sent
+        self._waiters.append(sent)
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush())
-        await asyncio.shield(sent)
+        await sent
 
     async def _flush(self):
         """Publish what the senders queued, one batch per round trip."""
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                sent, self._sent = self._sent, None
+                waiters, self._waiters = self._waiters, []
                 try:
                     await self._publish_batch(batch)
                 except asyncio.CancelledError:  # flush(): the senders must not wait forever
-                    sent.cancel()
+                    for sent in waiters + self._waiters:
+                        sent.cancel()
                     raise
-                except Exception as exc:  # redis-py has closed the connection; the next batch reconnects
-                    sent.set_exception(exc)
-                    sent.exception()  # retrieved: a cancelled sender must not leave a warning
+                except Exception as exc:  # the connection is closed; the next batch reconnects
+                    for sent in waiters:
+                        if not sent.done():
+                            sent.set_exception(exc)
                 else:
                     self._deliver_locally(batch)
-                    sent.set_result(None)
+                    for sent in waiters:
+                        if not sent.done():
+                            sent.set_result(None)
         finally:
             self._flusher = None
 
@@ -241,12 +251,12 @@ class RedisPubSubLayer:
         commands = []
         for key, message, to_group in batch:
             # Runs of messages to one Redis channel go in one PUBLISH.
-            if commands and commands[-1][1] == key:
-                commands[-1][2].append(message)
+            if commands and commands[-1][0] == key:
+                commands[-1][1].append(message)
             else:
                 # Only group messages are delivered locally, so only their echo is dropped.
-                commands.append(["PUBLISH", key, [message], self._tag if to_group else NO_TAG])
-        data = b"".join(pack_command(name, key, tag + self._serializer.serialize(messages)) for name, key, messages, tag in commands)
+                commands.append((key, [message], self._tag if to_group else NO_TAG))
+        data = b"".join(pack_publish(key, tag + self._serializer.serialize(messages)) for key, messages, tag in commands)
         if self._publisher is None:
             self._publisher = await RedisStream.open(self._host)
         publisher = self._publisher

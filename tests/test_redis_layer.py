@@ -10,7 +10,7 @@ import socket
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chatproject.layers import NO_TAG, RedisPubSubLayer
+from chatproject.layers import NO_TAG, RedisPubSubLayer, pack_command, pack_publish
 from tests.conftest import eventually
 
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -373,3 +373,18 @@ async def test_bytes_that_are_not_redis_replies_reconnect_the_subscriber():
     finally:
         await layer.flush()
         await fake.stop()
+
+
+def test_a_publish_is_packed_as_any_redis_command():
+    assert pack_publish(b"chat__group__g", b"\x00payload\r\n") == pack_command("PUBLISH", b"chat__group__g", b"\x00payload\r\n")
+
+
+async def test_a_cancelled_sender_leaves_the_others_of_its_batch_alone(subscribed):
+    a, hub_a, b, hub_b = subscribed
+    senders = [asyncio.ensure_future(a.group_send("room", {"type": "hub.room", "k": k, "origin": hub_a})) for k in range(3)]
+    await asyncio.sleep(0)  # each has queued its message and waits for the batch
+    senders[1].cancel()
+    results = await asyncio.gather(*senders, return_exceptions=True)
+    assert results[0] is None and results[2] is None and isinstance(results[1], asyncio.CancelledError)
+    # The cancelled sender's message had been queued: it goes out with the others.
+    assert [(await asyncio.wait_for(b.receive(hub_b), 5))["k"] for _ in range(3)] == [0, 1, 2]
