@@ -273,7 +273,7 @@ class RedisPubSubLayer:
             self._publisher = None  # the next batch reconnects
             await publisher.disconnect()
             raise
-        if error is not None:
+        if error is not None:  # (an ACL, say) every sender of the batch sees it; nothing is delivered locally
             raise RedisResponseError(str(error))
 
     def _deliver_locally(self, batch):

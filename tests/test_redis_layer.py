@@ -285,7 +285,7 @@ async def test_messages_of_channels_redis_own_pubsub_layer_are_logged_and_droppe
 
 
 class FakeRedis:
-    """A Redis server that answers the handshake and SUBSCRIBE; when a
+    """A Redis server that answers the handshake, PUBLISH and SUBSCRIBE; when a
     connection subscribes to `key`, it sends that connection the next of
     `scripts` (bytes, and whether to hang up after them)."""
 
@@ -322,6 +322,8 @@ class FakeRedis:
                                 await writer.drain()
                                 writer.close()
                                 return
+                    elif command[0].upper() == b"PUBLISH":  # refused for channels ending in "refused"
+                        writer.write(b"-ERR refused\r\n" if command[1].endswith(b"refused") else b":0\r\n")
                     else:
                         writer.write(b"+OK\r\n")
                     command = parser.gets()
@@ -388,3 +390,21 @@ async def test_a_cancelled_sender_leaves_the_others_of_its_batch_alone(subscribe
     assert results[0] is None and results[2] is None and isinstance(results[1], asyncio.CancelledError)
     # The cancelled sender's message had been queued: it goes out with the others.
     assert [(await asyncio.wait_for(b.receive(hub_b), 5))["k"] for _ in range(3)] == [0, 1, 2]
+
+
+async def test_a_refused_publish_is_an_error_for_its_batch_and_the_next_batch_goes_through():
+    from redis.exceptions import ResponseError
+
+    layer = RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0"], prefix="test")
+    fake = FakeRedis(b"-", [])
+    layer._host = {"address": await fake.start(), "protocol": 2}
+    try:
+        results = await asyncio.gather(
+            layer.group_send("ok", {"type": "x"}), layer.group_send("refused", {"type": "x"}), layer.group_send("ok", {"type": "y"}), return_exceptions=True
+        )
+        assert all(isinstance(result, ResponseError) for result in results), results
+        await layer.group_send("ok", {"type": "z"})  # the replies of the refused batch were all read
+        assert fake.connections == 1
+    finally:
+        await layer.flush()
+        await fake.stop()
