@@ -10,20 +10,13 @@ import asyncio
 import collections
 import contextvars
 
-from asgiref.sync import AsyncToSync, SyncToAsync
-
-
-def hops_to_shared_thread():
-    """Whether a thread-sensitive database hop from here runs in asgiref's
-    shared database thread. A synchronous caller's (`async_to_sync`) runs in
-    the calling thread, which may hold its own transaction: other callers'
-    messages must not be written there, and that thread must not wait for
-    the shared one (SQLite has a single writer), so it is never batched."""
-    return not (
-        getattr(AsyncToSync.executors, "current", None)
-        or SyncToAsync.thread_sensitive_context.get(None)
-        or asyncio.get_running_loop() in AsyncToSync.loop_thread_executors
-    )
+synchronous_caller = contextvars.ContextVar("synchronous_caller", default=False)
+"""True inside a call through the service's synchronous API (`ChatService.sync`):
+its database hops run in the calling thread, which may hold a transaction,
+so other callers' messages must not be written there, and that thread must
+not wait for the shared database thread (which may be the calling thread
+itself, in a plain hook; SQLite has a single writer either way). Such a
+caller's writes are never batched."""
 
 
 class GroupCommit:
@@ -41,7 +34,7 @@ class GroupCommit:
         self.batches = 0  # write_many hops so far: makes the batching observable to tests
 
     async def submit(self, *args):
-        if not hops_to_shared_thread():
+        if synchronous_caller.get():
             return await self._write_one(*args)
         if self._writing:
             future = asyncio.get_running_loop().create_future()

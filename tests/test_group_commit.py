@@ -6,6 +6,7 @@ joined socket) under batching.
 Deterministic: the first write is held before its hop until the others are
 queued behind it, so the queued ones make exactly one batch."""
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,6 +15,7 @@ from django.db import OperationalError, connections
 from messaging import store as messaging_store
 from tests.client import RpcError
 from tests.conftest import R1, R2, eventually
+from tests.test_rest_api import make_user, token_client, use_service  # noqa: F401 (use_service: a fixture)
 
 ROOMS = [R1, R2, "room3"]
 MEMBERS = 3  # sockets per room
@@ -22,7 +24,11 @@ MEMBERS = 3  # sockets per room
 @pytest.fixture
 def held(svc, monkeypatch):
     """Holds the first write made alone until `release` is set."""
-    writes = svc.messaging.writes
+    return hold_first_write(svc, monkeypatch)
+
+
+def hold_first_write(service, monkeypatch):
+    writes = service.messaging.writes
     release = asyncio.Event()
     write_one = writes._write_one
     calls = []
@@ -152,13 +158,19 @@ async def test_database_error_in_a_batch_reaches_only_its_message(chat, svc, hel
     assert [message["textMessage"] for message in reversed(history)] == stored
 
 
+async def write_in_flight(svc, client):
+    """A roomMessage of `client` to R1 whose write is held (`held`)."""
+    first = asyncio.create_task(post(client, R1, "first"))
+    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    return first
+
+
 async def test_synchronous_callers_are_not_batched(chat, svc, held):
     """A synchronous caller's hop runs in its own thread (which may hold a
     transaction): its message is written there, alone, even while a write is
     in flight."""
     (member,) = await room_with_members(chat, svc, R1, 1)
-    first = asyncio.create_task(post(member, R1, "first"))
-    await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
+    first = await write_in_flight(svc, member)
 
     def sync_post():
         try:
@@ -171,6 +183,47 @@ async def test_synchronous_callers_are_not_batched(chat, svc, held):
     held.set()
     assert await first == 2
     assert svc.messaging.writes.batches == 0
+
+
+async def test_rest_messages_are_not_batched(chat, svc, held, use_service):
+    """The REST view runs in the shared database thread (the test client's
+    `sync_to_async`): a batched write there would wait for that same thread."""
+    use_service(svc)
+    (member,) = await room_with_members(chat, svc, R1, 1)
+    _, key = await sync_to_async(make_user)("admin")
+    first = await write_in_flight(svc, member)
+    response = await token_client(key).post(f"/api/rooms/{R1}/messages/", {"message": {"textMessage": "rest"}})
+    assert (response.status_code, response.json()) == (201, {"id": 1})
+    assert not svc.messaging.writes._queue
+    held.set()
+    assert await first == 2
+    assert svc.messaging.writes.batches == 0
+
+
+async def test_plain_hooks_messages_are_not_batched(chat, monkeypatch):
+    """A plain hook runs in the shared database thread and posts through
+    `server.sync`: its message is written there, alone, while a write is in
+    flight, and the caller's later messages are batched again."""
+    armed, posted = [], []
+
+    def on_join(server, data):
+        if armed:
+            posted.append(server.sync.exec_user_command(True, "roomMessage", R1, {"textMessage": "hook"}))
+
+    service = await chat.start(hooks=SimpleNamespace(on_join=on_join))
+    release = hold_first_write(service, monkeypatch)
+    (member,) = await room_with_members(chat, service, R1, 1)
+    first = await write_in_flight(service, member)
+    late = await chat.client(service, "late")
+    armed.append(True)
+    assert await late.call("roomJoin", R1) == 1
+    assert posted == [1]
+    assert not service.messaging.writes._queue
+    queued_post = asyncio.create_task(post(late, R1, "batched"))
+    await queued(service, 1)
+    release.set()
+    assert (await first, await queued_post) == (2, 3)
+    assert service.messaging.writes.batches == 1
 
 
 async def test_a_batch_locks_its_rooms_in_name_order(chat, svc, held, monkeypatch):

@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from chatproject.common.clock import now_ms
+from messaging.group_commit import synchronous_caller
 from messaging.store import MessagingStore
 from presence.store import PresenceStore
 from rooms.store import RoomStore
@@ -38,13 +39,24 @@ LIFECYCLE_HOOKS = ("on_connect", "on_disconnect", "on_join", "on_leave", "on_sta
 
 
 class SyncAPI:
-    """`api.sync.<name>(...)`: blocking wrappers for management commands and views."""
+    """`api.sync.<name>(...)`: blocking wrappers for management commands, views
+    and plain hooks. The call's database hops run in the calling thread, so
+    its writes are marked unbatchable (`synchronous_caller`)."""
 
     def __init__(self, service):
         self._service = service
 
     def __getattr__(self, name):
-        return async_to_sync(getattr(self._service, name))
+        call = async_to_sync(getattr(self._service, name))
+
+        def blocking(*args, **kwargs):
+            token = synchronous_caller.set(True)  # async_to_sync runs the call in a copy of this context
+            try:
+                return call(*args, **kwargs)
+            finally:
+                synchronous_caller.reset(token)
+
+        return blocking
 
 
 class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Recovery, Queries):
