@@ -10,13 +10,7 @@ import asyncio
 import collections
 import contextvars
 
-synchronous_caller = contextvars.ContextVar("synchronous_caller", default=False)
-"""True inside a call through the service's synchronous API (`ChatService.sync`):
-its database hops run in the calling thread, which may hold a transaction,
-so other callers' messages must not be written there, and that thread must
-not wait for the shared database thread (which may be the calling thread
-itself, in a plain hook; SQLite has a single writer either way). Such a
-caller's writes are never batched."""
+from .hops import synchronous_caller
 
 
 class GroupCommit:

@@ -2,11 +2,13 @@
 
 `MessagingStore` is the service's way in, one object per service; each
 method is one short transaction in Django's database thread.
-`post_message` is the hot path of the whole service: one statement numbers
-the message and checks the room and the poster's presence; the messages
-posted while one is being written are written together (group commit).
+`MessageWrites.post_message` is the hot path of the whole service: one
+statement numbers the message and checks the room and the poster's
+presence; the messages posted while one is being written are written
+together (group commit).
 """
 import json
+import sqlite3
 import time
 
 from channels.db import database_sync_to_async
@@ -21,6 +23,7 @@ from rooms.models import Room, RoomListEntry
 from rooms.permissions import is_reader
 
 from .group_commit import GroupCommit
+from .hops import database_hop
 from .models import ChatUser, DirectListEntry, Message
 from .permissions import has_direct_access
 
@@ -43,6 +46,9 @@ POST_SQL = (
 )
 STORE_SQL = f"INSERT INTO {Message._meta.db_table} (room_id, message_id, text) VALUES (%s, %s, %s)"
 TRIM_SQL = f"DELETE FROM {Message._meta.db_table} WHERE room_id = %s AND message_id <= %s"
+# The stored text's encoder, made once: `json.dumps` with options builds one per call.
+STORED_JSON = json.JSONEncoder(separators=(",", ":"))
+SQLITE_SQL = {sql: sql.replace("%s", "?") for sql in (NEXT_ID_SQL, STORE_SQL, TRIM_SQL)}  # sqlite3's parameter style
 ENSURE_USER_SQL = (
     f"INSERT INTO {ChatUser._meta.db_table} (name, whitelist_only) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
 )
@@ -71,48 +77,137 @@ def direct_lists_of(user, name):
     return set(DirectListEntry.objects.filter(user=user, name=name).values_list("list_name", flat=True))
 
 
-def post_message(room_name, user_name, message, bypass_permissions, now):
-    """Check, number and store one room message in its own transaction;
-    returns the processed message.
+class MessageWrites:
+    """roomMessage's writes on one database vendor, picked once per store
+    (`message_writes`). Plain SQL on purpose: this is the hot path, and the
+    ORM's query building cost more than the database work. A constant number
+    of statements whatever the history size (`store`). Plain methods (the
+    store runs them in the database thread) so that their statements can be
+    counted. A vendor's class gives `store(cursor, *request)`: one message's
+    statements, in the caller's transaction, returning the processed message
+    (noRoom, notJoined)."""
 
-    Plain SQL on purpose: this is the hot path, and the ORM's query building
-    cost more than the database work. A constant number of statements
-    whatever the history size (`_store`). A plain function (the store method
-    runs it in the database thread) so that its statements can be counted.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:  # one statement: atomic without a transaction block
-            return _store(cursor, room_name, user_name, message, bypass_permissions, now)
-    with transaction.atomic(), connection.cursor() as cursor:
-        return _store(cursor, room_name, user_name, message, bypass_permissions, now)
+    def store_all(self, cursor, requests):
+        """A batch's statements, in the caller's transaction: each request's
+        processed message or its refusal (noRoom, notJoined)."""
+        return [self._answer_in(cursor, request) for request in requests]
 
-
-def post_messages(requests):
-    """Group commit (`messaging/group_commit.py`): the messages of `requests`,
-    each the arguments of `post_message`, in one transaction; returns each
-    one's processed message or its own error (noRoom, notJoined).
-
-    A refused message changes nothing, so no savepoint is needed around each.
-    Any other error rolls the whole batch back and every message is redone
-    in its own transaction: the error reaches only the message that causes
-    it, and the ids stay gap-free.
-    """
-    if len(requests) == 1:
-        return [_answer(requests[0])]
-    order = locking_order(requests)
-    ordered = [requests[index] for index in order]
-    try:
+    def post_message(self, room_name, user_name, message, bypass_permissions, now):
+        """Check, number and store one room message in its own transaction;
+        returns the processed message."""
         with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                answers = _store_all_postgresql(cursor, ordered)
-            else:
-                answers = [_answer_in(cursor, request) for request in ordered]
-    except Exception:
-        answers = [_answer(request) for request in ordered]
-    results = [None] * len(requests)
-    for index, answer in zip(order, answers):
-        results[index] = answer
-    return results
+            return self.store(cursor, room_name, user_name, message, bypass_permissions, now)
+
+    def post_messages(self, requests):
+        """Group commit (`messaging/group_commit.py`): the messages of `requests`,
+        each the arguments of `post_message`, in one transaction; returns each
+        one's processed message or its own error (noRoom, notJoined).
+
+        A refused message changes nothing, so no savepoint is needed around each.
+        Any other error rolls the whole batch back and every message is redone
+        in its own transaction: the error reaches only the message that causes
+        it, and the ids stay gap-free.
+        """
+        if len(requests) == 1:
+            return [self._answer(requests[0])]
+        order = locking_order(requests)
+        ordered = [requests[index] for index in order]
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                answers = self.store_all(cursor, ordered)
+        except Exception:
+            answers = [self._answer(request) for request in ordered]
+        results = [None] * len(requests)
+        for index, answer in zip(order, answers):
+            results[index] = answer
+        return results
+
+    def _answer(self, request):
+        try:
+            return self.post_message(*request)
+        except Exception as error:
+            return error
+
+    def _answer_in(self, cursor, request):
+        try:
+            return self.store(cursor, *request)
+        except ChatServiceError as error:
+            return error
+
+
+class SqliteWrites(MessageWrites):
+    def store(self, cursor, room_name, user_name, message, bypass_permissions, now):
+        """The id counter's update, which also checks the room and the
+        poster's presence, the insert and the trim. A refused message looks
+        up why."""
+        if not is_valid_name(room_name):
+            raise ChatServiceError("noRoom", room_name)
+        head, tail = _text_parts(message, now)
+        row = _sqlite_execute(cursor, NEXT_ID_SQL, (room_name, bool(bypass_permissions), user_name)).fetchone()
+        if row is None:
+            _refuse(cursor, room_name)
+        room_id, message_id, max_size = row
+        if max_size > 0:
+            _sqlite_execute(cursor, STORE_SQL, (room_id, message_id, f"{head}{message_id}{tail}"))
+            if message_id > max_size:
+                _sqlite_execute(cursor, TRIM_SQL, (room_id, message_id - max_size))
+        return _numbered(message, message_id, now)
+
+
+class PostgresqlWrites(MessageWrites):
+    def store(self, cursor, room_name, user_name, message, bypass_permissions, now):
+        """SQLite's three statements as one (data-modifying WITH; the stored
+        text is completed with the id there), one round trip instead of
+        three. A refused message looks up why."""
+        if not is_valid_name(room_name):
+            raise ChatServiceError("noRoom", room_name)
+        cursor.execute(POST_SQL, _post_params(room_name, user_name, message, bypass_permissions, now))
+        row = cursor.fetchone()
+        if row is None:
+            _refuse(cursor, room_name)
+        return _numbered(message, row[0], now)
+
+    def post_message(self, room_name, user_name, message, bypass_permissions, now):
+        with connection.cursor() as cursor:  # one statement: atomic without a transaction block
+            return self.store(cursor, room_name, user_name, message, bypass_permissions, now)
+
+    def store_all(self, cursor, requests):
+        """The statements in one round trip: psycopg's `executemany` sends
+        them in pipeline mode (50 messages: 70 instead of 400 µs of CPU per
+        message). Logged as Django logs an executemany, so that tests can
+        count it."""
+        valid = [request for request in requests if is_valid_name(request[0])]
+        rows = iter(_executemany_returning(cursor, POST_SQL, (_post_params(*request) for request in valid)) if valid else ())
+        results = []
+        for room_name, _, message, _, now in requests:
+            row = next(rows) if is_valid_name(room_name) else None
+            try:
+                if row is None:
+                    _refuse(cursor, room_name)
+                results.append(_numbered(message, row[0], now))
+            except ChatServiceError as error:
+                results.append(error)
+        return results
+
+
+def _sqlite_execute(cursor, sql, params):
+    """`cursor.execute` without Django's per-statement work that these
+    statements don't need: the conversion of `%s` to `?` (a regular
+    expression per statement: done once per statement text here), the
+    parameters' style check and the broken-transaction check (no statement
+    of a batch runs after a failed one). Database errors become Django's, and
+    the statement is logged as Django logs it, so that tests can count it."""
+    start = time.monotonic()
+    with cursor.db.wrap_database_errors:
+        result = sqlite3.Cursor.execute(cursor.cursor, SQLITE_SQL[sql], params)
+    if cursor.db.queries_logged:
+        cursor.db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - start:.3f}"})
+    return result
+
+
+def message_writes():
+    """The roomMessage writes of the configured database."""
+    return PostgresqlWrites() if connection.vendor == "postgresql" else SqliteWrites()
 
 
 def locking_order(requests):
@@ -122,70 +217,7 @@ def locking_order(requests):
     deadlock_timeout, and the batch's redo: a fan-out p99 of 1.2 s with two
     processes). A room's messages keep their order, and each socket has at
     most one message in a batch, so no socket's order changes."""
-    return sorted(range(len(requests)), key=lambda index: requests[index][0])
-
-
-def _answer(request):
-    try:
-        return post_message(*request)
-    except Exception as error:
-        return error
-
-
-def _answer_in(cursor, request):
-    try:
-        return _store(cursor, *request)
-    except ChatServiceError as error:
-        return error
-
-
-def _store(cursor, room_name, user_name, message, bypass_permissions, now):
-    """One message's statements, in the caller's transaction.
-
-    SQLite: the id counter's update, which also checks the room and the
-    poster's presence, the insert and the trim. PostgreSQL: the same three
-    as one statement (data-modifying WITH; the stored text is completed
-    with the id there), one round trip instead of three. A refused message
-    looks up why.
-    """
-    if not is_valid_name(room_name):
-        raise ChatServiceError("noRoom", room_name)
-    if connection.vendor == "postgresql":
-        cursor.execute(POST_SQL, _post_params(room_name, user_name, message, bypass_permissions, now))
-        row = cursor.fetchone()
-        if row is None:
-            _refuse(cursor, room_name)
-        return _numbered(message, row[0], now)
-    head, tail = _text_parts(message, now)
-    cursor.execute(NEXT_ID_SQL, [room_name, bool(bypass_permissions), user_name])
-    row = cursor.fetchone()
-    if row is None:
-        _refuse(cursor, room_name)
-    room_id, message_id, max_size = row
-    if max_size > 0:
-        cursor.execute(STORE_SQL, [room_id, message_id, f"{head}{message_id}{tail}"])
-        if message_id > max_size:
-            cursor.execute(TRIM_SQL, [room_id, message_id - max_size])
-    return _numbered(message, message_id, now)
-
-
-def _store_all_postgresql(cursor, requests):
-    """A PostgreSQL batch's statements in one round trip: psycopg's
-    `executemany` sends them in pipeline mode (50 messages: 70 instead of
-    400 µs of CPU per message). Logged as Django logs an executemany, so
-    that tests can count it."""
-    valid = [request for request in requests if is_valid_name(request[0])]
-    rows = iter(_executemany_returning(cursor, POST_SQL, (_post_params(*request) for request in valid)) if valid else ())
-    results = []
-    for room_name, _, message, _, now in requests:
-        row = next(rows) if is_valid_name(room_name) else None
-        try:
-            if row is None:
-                _refuse(cursor, room_name)
-            results.append(_numbered(message, row[0], now))
-        except ChatServiceError as error:
-            results.append(error)
-    return results
+    return sorted(range(len(requests)), key=[request[0] for request in requests].__getitem__)
 
 
 def _executemany_returning(cursor, sql, params):
@@ -213,7 +245,7 @@ def _text_parts(message, now):
     `timestamp` last, as `_numbered` leaves the message."""
     message.pop("id", None)  # set by an attempt of a batch rolled back
     message.pop("timestamp", None)
-    body = json.dumps(message, separators=(",", ":"))
+    body = STORED_JSON.encode(message)
     return body[:-1] + (',"id":' if message else '"id":'), ',"timestamp":' + json.dumps(now) + "}"
 
 
@@ -238,7 +270,7 @@ def history_page(room_name, user_name, after_id, limit, bypass_permissions):
     """roomHistoryGet (docs/protocol.md, History): up to `limit` messages after
     `after_id`, newest first, for a reader of the room (noRoom, notJoined).
 
-    One hop and three plain statements, like `post_message`: the room with the
+    One hop and three plain statements, like `MessageWrites.post_message`: the room with the
     caller's adminlist entry and presence, the oldest stored id, the page.
     """
     row = None
@@ -272,8 +304,9 @@ class MessagingStore:
     """Users, their direct-messaging lists, and room history."""
 
     def __init__(self):
+        writes = message_writes()
         self.writes = GroupCommit(
-            database_sync_to_async(post_message), database_sync_to_async(post_messages), BATCH_LIMIT
+            database_hop(writes.post_message), database_hop(writes.post_messages), BATCH_LIMIT
         )
 
     @database_sync_to_async

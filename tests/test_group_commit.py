@@ -6,6 +6,7 @@ joined socket) under batching.
 Deterministic: the first write is held before its hop until the others are
 queued behind it, so the queued ones make exactly one batch."""
 import asyncio
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -232,18 +233,14 @@ async def test_a_batch_locks_its_rooms_in_name_order(chat, svc, held, monkeypatc
     still go to their own callers, and a room's messages keep their order."""
     rooms = {room: await room_with_members(chat, svc, room, 2) for room in ("zeta", "alpha", "mid")}
     stored = []
-    store_all, store_one = messaging_store._store_all_postgresql, messaging_store._store
+    writes = type(messaging_store.message_writes())
+    store_all = writes.store_all
 
-    def recording_store_all(cursor, requests):
+    def recording_store_all(self, cursor, requests):
         stored.extend(request[0] for request in requests)
-        return store_all(cursor, requests)
+        return store_all(self, cursor, requests)
 
-    def recording_store_one(cursor, room_name, *args):
-        stored.append(room_name)
-        return store_one(cursor, room_name, *args)
-
-    monkeypatch.setattr(messaging_store, "_store_all_postgresql", recording_store_all)
-    monkeypatch.setattr(messaging_store, "_store", recording_store_one)
+    monkeypatch.setattr(writes, "store_all", recording_store_all)
     first = asyncio.create_task(post(rooms["mid"][0], "mid", "first"))
     await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
     senders = [("zeta", 0), ("alpha", 0), ("zeta", 1), ("mid", 1), ("alpha", 1)]
@@ -255,6 +252,33 @@ async def test_a_batch_locks_its_rooms_in_name_order(chat, svc, held, monkeypatc
     assert await first == 1
     assert [await task for task in batch] == [1, 1, 2, 2, 2]
     assert svc.messaging.writes.batches == 1
-    assert stored == ["mid"] + ["alpha", "alpha", "mid", "zeta", "zeta"]  # the held write alone, then the batch
+    assert stored == ["alpha", "alpha", "mid", "zeta", "zeta"]  # the batch after the held write
     history = await svc.exec_user_command(True, "roomHistoryGet", "zeta", 0, 10)
     assert [message["textMessage"] for message in history] == ["zeta 1", "zeta 0"]
+
+
+async def test_writes_run_in_the_shared_database_thread(chat, svc, monkeypatch):
+    """The service's writes hop to the thread of every other database call
+    (asgiref's shared one), so that SQLite sees one writer; a synchronous
+    caller's write runs in the calling thread."""
+    threads = []
+    writes = type(messaging_store.message_writes())
+    store = writes.store
+
+    def recording_store(self, cursor, *args):
+        threads.append(threading.get_ident())
+        return store(self, cursor, *args)
+
+    monkeypatch.setattr(writes, "store", recording_store)
+    (member,) = await room_with_members(chat, svc, R1, 1)
+    assert await post(member, R1, "async") == 1
+
+    def sync_post():
+        try:
+            return threading.get_ident(), svc.sync.exec_user_command(True, "roomMessage", R1, {"textMessage": "sync"})
+        finally:
+            connections.close_all()  # the connection the call opened in this thread
+
+    caller, answer = await sync_to_async(sync_post, thread_sensitive=False)()
+    assert answer == 2
+    assert threads == [await sync_to_async(threading.get_ident)(), caller]

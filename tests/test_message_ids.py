@@ -83,7 +83,7 @@ async def test_concurrent_senders_get_gapless_unique_ids(chat, instances):
 
 
 def _post(room, n):
-    return messaging_store.post_message(room, None, {"textMessage": f"m{n}"}, True, 1_700_000_000_000 + n)
+    return messaging_store.message_writes().post_message(room, None, {"textMessage": f"m{n}"}, True, 1_700_000_000_000 + n)
 
 
 def _fill(room, count):
@@ -131,7 +131,7 @@ async def test_room_message_query_count_is_constant(chat, svc):
 def _measured_batch(rooms):
     requests = [(room, None, {"textMessage": f"b{n}"}, True, 1_700_000_000_000 + n) for n, room in enumerate(rooms)]
     with CaptureQueriesContext(connection) as queries:
-        results = messaging_store.post_messages(requests)
+        results = messaging_store.message_writes().post_messages(requests)
     return [query["sql"] for query in queries.captured_queries], [result["id"] for result in results]
 
 

@@ -13,7 +13,7 @@ from tests.conftest import M, R1, R2, U1, U2, U3
 
 def _fill(room, count):
     for n in range(count):
-        messaging_store.post_message(room, None, {"textMessage": f"m{n}"}, True, 1_700_000_000_000 + n)
+        messaging_store.message_writes().post_message(room, None, {"textMessage": f"m{n}"}, True, 1_700_000_000_000 + n)
 
 
 def _measured_page(room, after_id, limit):
