@@ -68,10 +68,14 @@ def _is_lone_surrogate_free(text):
     return True
 
 
+# Made once: `json.loads` with options builds a decoder per call (1% of fan-out CPU).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
+
+
 def parse_json(text):
     """Parse one frame strictly; raise FrameError("parseError") on any hazard."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise FrameError("parseError") from None
     if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value, MAX_DEPTH):
