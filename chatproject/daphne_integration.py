@@ -5,6 +5,9 @@
   clean-up cannot live in them.
 - Writing a frame skips autobahn's per-write debug formatting, and opening a
   connection its pretty-printed dump of the protocol options.
+- A WebSocket handshake read in one piece skips daphne's HTTP request
+  (chatproject/ws_upgrade.py); the handshake's response and the closing
+  handshake's frames are written directly, as the frames are.
 - Outgoing messages have no size limit. daphne hands `maxFrameBytes` to
   autobahn, which applies it to what the server sends as well and raises, so
   a large reply or notification would never arrive; only incoming frames are
@@ -25,6 +28,8 @@
 import asyncio
 import logging
 import time
+
+from chatproject import ws_upgrade
 
 logger = logging.getLogger("chat")
 
@@ -171,9 +176,12 @@ def _customise_daphne():
             and a loop turn's frames to one connection are written together
             at the end of the turn (`_flush_turn`). Any other write first
             flushes what waits, so the order holds."""
-            if sync or chopsize or self.send_queue or self.logOctets or self.state != self.STATE_OPEN:
+            if sync or chopsize or self.send_queue or self.logOctets:
                 self.chat_flush()
                 return super().sendData(data, sync, chopsize)
+            if self.state != self.STATE_OPEN:
+                self._chat_send_now(data)
+                return
             if self.chat_pending is None:
                 if not _unflushed:
                     asyncio.get_running_loop().call_soon(_flush_turn)
@@ -183,6 +191,16 @@ def _customise_daphne():
                 self.chat_pending.append(data)
             self.chat_pending_bytes += len(data)
             self.trafficStats.outgoingOctetsWireLevel += len(data)
+
+        def _chat_send_now(self, data):
+            """The handshake's response and the closing handshake's frames
+            (any write outside the open state), written at once with `_write`:
+            Twisted's buffered write would register the socket for one
+            writable event per connection and unregister it after."""
+            self.chat_flush()
+            _write(self.transport, data)
+            if self.state == self.STATE_CONNECTING:
+                self.trafficStats.preopenOutgoingOctetsWireLevel += len(data)
 
         def chat_flush(self):
             pending = self.chat_pending
@@ -223,6 +241,7 @@ def _customise_daphne():
                 self.maxMessagePayloadSize = limit
 
     WebSocketFactory.protocol = ChatWebSocketProtocol
+    ws_upgrade.install()
     WebSocketProtocol._chat_customised = True
 
     reset_options = WebSocketFactory.resetProtocolOptions

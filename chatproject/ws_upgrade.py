@@ -1,0 +1,88 @@
+"""A WebSocket handshake read in one piece goes from the connection straight
+to the WebSocket protocol.
+
+daphne takes every connection as HTTP: Twisted's HTTPChannel parses the
+request line and headers into daphne's WebRequest, which sees the Upgrade
+header, builds the WebSocket protocol, writes the request out again and
+feeds it to autobahn, which parses it a second time (bench/RESULTS.md:
+a fifth of a new connection's CPU, with the direct handshake writes of
+daphne_integration.py). When a plain TCP
+connection's first read is one whole upgrade request of plain headers with
+nothing after them, its bytes go to the WebSocket protocol as read.
+Anything else (a request split over reads or over PLAIN_REQUEST_LIMIT, a
+body or bytes after the headers, a header daphne would refuse or Twisted
+would rewrite, TLS, a Unix socket) takes daphne's path unchanged, its
+errors included; autobahn checks the handshake itself either way.
+"""
+import re
+
+PLAIN_REQUEST_LIMIT = 8192  # far below Twisted's limits on header lines and their number
+_REQUEST_LINE = re.compile(rb"GET ([\x21-\x7e]+) HTTP/1\.1")
+# daphne's header-name rule; values of printable ASCII only.
+_HEADER = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*([\x20-\x7e]*)")
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+def upgrade_target(data):
+    """The request target (path and query) when `data` is exactly one whole
+    plain WebSocket upgrade request, else None."""
+    if len(data) > PLAIN_REQUEST_LIMIT or not data.endswith(b"\r\n\r\n"):
+        return None
+    lines = data[:-4].split(b"\r\n")
+    request = _REQUEST_LINE.fullmatch(lines[0])
+    if request is None:
+        return None
+    upgrade = None
+    for line in lines[1:]:
+        header = _HEADER.fullmatch(line)  # an empty line (a second request) fails too
+        if header is None:
+            return None
+        name = header[1].lower()
+        if name == b"upgrade":
+            if upgrade is None:  # daphne reads the first
+                upgrade = header[2]
+        elif name in _BODY_HEADERS:
+            return None
+    if upgrade is None or upgrade.strip().lower() != b"websocket":
+        return None
+    return request[1]
+
+
+def install():
+    """daphne's HTTP connections take the shortcut from now on."""
+    from daphne.http_protocol import HTTPFactory
+    from twisted.internet import tcp
+    from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+
+    class UpgradingHTTPChannel(_GenericHTTPChannelProtocol):
+        chat_first_read = True
+
+        def dataReceived(self, data):
+            if self.chat_first_read:
+                self.chat_first_read = False
+                channel = self._channel
+                transport = channel.transport
+                if type(transport) is tcp.Server:
+                    target = upgrade_target(data)
+                    if target is not None:
+                        return _hand_over(channel, transport, target, data)
+            return super().dataReceived(data)
+
+    def upgrading_channel(factory):
+        return UpgradingHTTPChannel(HTTPChannel())
+
+    HTTPFactory.protocol = upgrading_channel
+
+
+def _hand_over(channel, transport, target, data):
+    """What daphne's WebRequest does for an upgrade, minus the request."""
+    protocol = channel.factory.server.ws_factory.buildProtocol(transport.getPeer())
+    protocol._raw_query_string = target.partition(b"?")[2]
+    channel.setTimeout(None)  # the HTTP idle timeout: the WebSocket's own take over
+    # The channel, the transport's producer, would stop reading from a client
+    # whose answers back up; after an upgrade daphne's channel never does
+    # (it is still "handling" the request), and the sockets bound what waits.
+    transport.unregisterProducer()
+    transport.protocol = protocol
+    protocol.makeConnection(transport)
+    protocol.dataReceived(data)
