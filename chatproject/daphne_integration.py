@@ -30,6 +30,7 @@ import logging
 import time
 
 from chatproject import ws_upgrade
+from chatproject.frames import plain_frame_limit, read_plain_frame
 
 logger = logging.getLogger("chat")
 
@@ -158,6 +159,57 @@ def _customise_daphne():
     class ChatWebSocketProtocol(WebSocketProtocol):
         _chat_customised = True
         chat_receiver = None  # see Wire.receive_frames
+
+        chat_plain_frame_limit = None  # the largest payload read without autobahn, once open (see onOpen)
+
+        def onOpen(self):
+            """Plain frames are read without autobahn unless an option changes
+            how autobahn reads them (compression, logging, no UTF-8 check...)."""
+            if (
+                self._perMessageCompress is None
+                and self.applyMask
+                and self.utf8validateIncoming
+                and not (self.logFrames or self.logOctets or self.trackedTimings)
+            ):
+                self.chat_plain_frame_limit = plain_frame_limit(self.maxFramePayloadSize, self.maxMessagePayloadSize)
+            super().onOpen()
+
+        def dataReceived(self, data):
+            """While frames go straight to a socket and autobahn is between
+            messages, the plain frames at the head of what was read are handed
+            to the socket as they are read (chatproject/frames.py); autobahn
+            reads the rest, which keeps its order and its close codes. Skipped
+            for plain frames: autobahn's traffic statistics and "message"
+            event, which nothing reads. autobahn's own entry is passed over
+            too: it formats a debug line for every read, even with debug
+            logging off."""
+            receiver = self.chat_receiver
+            limit = self.chat_plain_frame_limit
+            if (
+                receiver is None
+                or limit is None
+                or self.muted
+                or self.state != self.STATE_OPEN
+                or self.data
+                or self.current_frame is not None
+                or self.inside_message
+            ):
+                self._dataReceived(data)
+                return
+            offset = 0
+            while self.state == self.STATE_OPEN:
+                frame = read_plain_frame(data, offset, limit)
+                if frame is None:
+                    break
+                payload, offset = frame
+                receiver(payload)
+            if offset:
+                self.last_ping = time.time()  # as daphne does: the ping timer counts from the last frame
+                if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                    self._cancelAutoPingTimeoutCall()  # as autobahn does at the end of a data frame
+                data = data[offset:]
+            if data:
+                self._dataReceived(data)
 
         def onMessage(self, payload, isBinary):
             receiver = self.chat_receiver
