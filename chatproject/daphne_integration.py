@@ -21,7 +21,8 @@
   are still waiting unsent for a client that does not read (close 4008), write
   replies and notifications directly; and its `Wire.receive_frames` under
   `scope["extensions"]["chat.frames"]`, so that a socket can take incoming
-  frames directly.
+  frames directly. The plain frames handed so are read without autobahn's
+  general reader (chatproject/frames.py); autobahn reads every other frame.
 - At shutdown the service closes its connections (4001) before daphne cancels
   the application instances: a cancelled consumer drops its connection.
 """
