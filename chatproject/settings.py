@@ -149,9 +149,24 @@ TEMPLATES = [
 WSGI_APPLICATION = None
 ASGI_APPLICATION = "chatproject.asgi.application"
 
-DATABASES = {
-    "default": dj_database_url.parse(os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-}
+# The service's hot statements are written for these two (messaging/store.py).
+SUPPORTED_DATABASE_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
+
+
+def database_from_url(url):
+    """The default database of DATABASE_URL: SQLite or PostgreSQL, else a clear error."""
+    try:
+        database = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+    if database["ENGINE"] not in SUPPORTED_DATABASE_ENGINES:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name a SQLite or PostgreSQL database (sqlite://, postgres://), got {database['ENGINE']}"
+        )
+    return database
+
+
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent writers (joins, messages) need WAL, a busy timeout and
     # write transactions that take the lock up front (docs/architecture.md, Storage decisions).

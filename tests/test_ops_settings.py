@@ -62,6 +62,8 @@ def test_check_deploy_reports_issues_without_them():
     ("METRICS_ALLOW", "10.0.0.0/33"),
     ("METRICS_ALLOW", "10.0.0.1/8"),
     ("LOG_FORMAT", "xml"),
+    ("DATABASE_URL", "not a url"),
+    ("DATABASE_URL", "mysql://root@127.0.0.1:3306/test"),
 ])
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     result = run_python(["-c", "import django; django.setup()"], {name: value})
