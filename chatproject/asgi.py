@@ -40,6 +40,22 @@ def http_routes(socketio, django):
     return route
 
 
+def session_when_cookies(application):
+    """Channels' session middleware only for a handshake that carries cookies:
+    without them it would copy the scope twice and build an empty lazy
+    session per connection, and wrap every message sent, for nothing (the
+    login reads no session then, docs/protocol.md, Login)."""
+    with_session = SessionMiddlewareStack(application)
+
+    async def route(scope, receive, send):
+        for name, _ in scope["headers"]:
+            if name == b"cookie":
+                return await with_session(scope, receive, send)
+        return await application(scope, receive, send)
+
+    return route
+
+
 def build_application(service=None, socketio=None):
     """The ASGI application; `service` defaults to `chatproject.service.api`,
     `socketio` (the socket.io endpoint and its sessions) to a new SocketIOApp."""
@@ -50,7 +66,7 @@ def build_application(service=None, socketio=None):
     return ProtocolTypeRouter(
         {
             "http": http_routes(socketio, django_application),
-            "websocket": origin_checked(SessionMiddlewareStack(websocket_routes)),
+            "websocket": origin_checked(session_when_cookies(websocket_routes)),
         }
     )
 

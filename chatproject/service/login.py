@@ -20,12 +20,13 @@ def _session_user(session):
 
 
 async def resolve_session_user(scope):
-    """Set `scope["user"]` from the connection's session. Done at login, not in
-    the handshake, and without a thread hop when there is no session cookie."""
-    session = scope.get("session")
-    if session is None or "user" in scope:
+    """Set `scope["user"]` from the connection's session (anonymous without
+    one). Done at login, not in the handshake, and without a thread hop when
+    there is no session cookie."""
+    if "user" in scope:
         return
-    if session.session_key is None:
+    session = scope.get("session")  # none without cookies
+    if session is None or session.session_key is None:
         from django.contrib.auth.models import AnonymousUser
 
         scope["user"] = AnonymousUser()
