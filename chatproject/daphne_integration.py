@@ -74,13 +74,14 @@ class Wire:
         A notification is handed to every recipient as the same string, one
         after the other: its frame is built once and reused while the same
         string keeps coming (daphne negotiates no compression, so one frame
-        fits every connection). A room of native and socket.io members
+        fits every connection, written as its bytes). A room of native and socket.io members
         alternates two strings per event (JSON-RPC and socket.io EVENT), so
         the two latest frames are kept."""
         protocol = self._protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        protocol.sendPreparedMessage(_prepared_frame(protocol.factory, text))
+        latest = _recent_frames[0]
+        protocol.sendData(latest[1] if latest[0] is text else _prepared_frame(protocol.factory, text))
         return True
 
     def receive_frames(self, receiver):
@@ -106,7 +107,7 @@ def _prepared_frame(factory, text):
     if previous[0] is text:
         _recent_frames[0], _recent_frames[1] = previous, latest
         return previous[1]
-    _recent_frames[0], _recent_frames[1] = (text, factory.prepareMessage(text.encode("utf-8"))), latest
+    _recent_frames[0], _recent_frames[1] = (text, factory.prepareMessage(text.encode("utf-8")).payloadHybi), latest
     return _recent_frames[0][1]
 
 

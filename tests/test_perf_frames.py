@@ -1,5 +1,7 @@
 """A notification's WebSocket frame is prepared once per event, even when a room
 mixes native and socket.io members, whose texts alternate per recipient."""
+from types import SimpleNamespace
+
 from chatproject.daphne_integration import Wire
 
 
@@ -9,7 +11,7 @@ class Factory:
 
     def prepareMessage(self, payload):
         self.prepared.append(payload)
-        return ("frame", payload)
+        return SimpleNamespace(payloadHybi=b"frame:" + payload)
 
 
 class Protocol:
@@ -20,7 +22,7 @@ class Protocol:
         self.state = self.STATE_OPEN
         self.written = []
 
-    def sendPreparedMessage(self, frame):
+    def sendData(self, frame):
         self.written.append(frame)
 
 
@@ -33,7 +35,7 @@ def test_two_alternating_texts_are_each_framed_once():
     assert factory.prepared == [native.encode(), socketio.encode()]
     for index, protocol in enumerate(protocols):
         text = native if index % 2 == 0 else socketio
-        assert protocol.written == [("frame", text.encode())]
+        assert protocol.written == [b"frame:" + text.encode()]
 
 
 def test_a_third_text_replaces_the_oldest_frame_and_equal_strings_are_not_confused():
@@ -43,7 +45,7 @@ def test_a_third_text_replaces_the_oldest_frame_and_equal_strings_are_not_confus
     for text in (first, second, third, second, first):
         Wire(protocol).send_text(text)
     assert factory.prepared == [first.encode(), second.encode(), third.encode(), first.encode()]
-    assert protocol.written == [("frame", t.encode()) for t in (first, second, third, second, first)]
+    assert protocol.written == [b"frame:" + t.encode() for t in (first, second, third, second, first)]
     copy = "".join(["a", "1"])  # equal text, another event: framed again (the cache goes by identity)
     Wire(protocol).send_text(copy)
     assert len(factory.prepared) == 5
