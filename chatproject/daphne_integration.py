@@ -60,10 +60,10 @@ class Wire:
     def unsent_bytes(self):
         """Bytes written to the connection that the kernel has not taken yet."""
         protocol = self._protocol
-        transport = getattr(protocol, "transport", None)
+        transport = protocol.transport  # None before the connection is made (Twisted's Protocol)
         try:
             buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        except (AttributeError, TypeError):
+        except (AttributeError, TypeError):  # not yet connected, or a transport without Twisted's buffer (TLS)
             buffered = 0
         return protocol.chat_pending_bytes + buffered
 
