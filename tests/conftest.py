@@ -39,6 +39,17 @@ async def userlist(svc, room=R1):
     return sorted(await svc.exec_user_command(True, "roomGetAccessList", room, "userlist"))
 
 
+def session_cookie(name):
+    """The Django session cookie (a `Cookie` header's value) of a new logged-in user `name`."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.create_user(name, password="pw-unused-123"))
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
 def make_layer():
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:

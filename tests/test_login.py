@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 
 from chatproject.common.clock import now_ms
 from chatproject.service import ChatService, ChatServiceError
-from tests.conftest import R1, U1, M
+from tests.conftest import M, R1, U1, session_cookie
 
 
 async def rejected(chat, service, **kwargs):
@@ -287,20 +287,9 @@ async def test_b211_default_on_connect_token_and_query_login(chat, svc):
     assert repeated.login["params"][0] == "user1"
 
 
-def _session_cookie(name):
-    """The Django session cookie of a logged-in user `name`."""
-    from django.conf import settings
-    from django.contrib.auth.models import User
-    from django.test import Client
-
-    client = Client()
-    client.force_login(User.objects.create_user(name, password="pw-unused-123"))
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
 async def test_the_session_cookie_logs_in_and_other_cookies_fall_through(chat):
     svc = await chat.start(options={"allowQueryLogin": True})
-    cookie = await sync_to_async(_session_cookie)("dora")
+    cookie = await sync_to_async(session_cookie)("dora")
     dora = await chat.client(svc, user="user1", headers=[(b"cookie", b"csrftoken=x; " + cookie)])
     assert dora.login["params"][0] == "dora"
     other = await chat.client(svc, user="user1", headers=[(b"cookie", b"csrftoken=x")])
@@ -314,7 +303,7 @@ async def test_a_hook_sees_the_session_user_with_or_without_cookies(chat):
     service = await chat.start(hooks=hooks)
     await rejected(chat, service, user=U1)
     assert hooks.data["scope"]["user"].is_anonymous
-    cookie = await sync_to_async(_session_cookie)("erin")
+    cookie = await sync_to_async(session_cookie)("erin")
     await rejected(chat, service, user=U1, headers=[(b"cookie", cookie)])
     assert hooks.data["scope"]["user"].get_username() == "erin"
 

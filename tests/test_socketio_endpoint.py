@@ -12,14 +12,13 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator, WebsocketCommunicator
-from django.conf import settings
 
 from chatproject.asgi import build_application
 from chatproject.socketio.app import SocketIOApp
 from chatproject.socketio.engineio import decode_payload, encode_payload
 from chatproject.socketio import session as engine_sessions
 from chatproject.socketio.session import Engine
-from tests.conftest import M, R1, U1, eventually, userlist
+from tests.conftest import M, R1, U1, eventually, session_cookie, userlist
 
 NS = "/chat-service"
 
@@ -199,16 +198,6 @@ async def test_login_rejected_then_disconnected(chat, generation):
     await client.post("1")  # the client closes the session as socket.io clients do
     await no_sockets(svc)
     assert (await http(client.app, "GET", client.query()))[0] == 400
-
-
-def session_cookie(name):
-    """The Django session cookie of a logged-in user `name`."""
-    from django.contrib.auth.models import User
-    from django.test import Client
-
-    client = Client()
-    client.force_login(User.objects.create_user(name, password="pw-unused-123"))
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
 async def test_the_django_session_cookie_logs_in_on_both_transports(chat):
