@@ -91,13 +91,6 @@ class WebSocketOutbox:
         wire = self._wire.unsent_bytes() if self._wire is not None else 0
         return self._queued_chars + wire
 
-    def send_text_within(self, text, room):
-        """`send_text` unless more than `room` bytes wait unsent already; False then."""
-        if self.unsent_bytes() > room:
-            return False
-        self.send_text(text)
-        return True
-
     def send_text(self, text):
         if self._wire is not None and self._writer is None:  # nothing queued before it
             try:
@@ -154,9 +147,9 @@ class Socket:
     the connection is gone: from then on nothing it sent is run and nothing
     more is written but the close.
 
-    A subclass frames what goes out and comes in: `_write`, `_transport_unsent`
-    (or `_write_within` for both), `_write_close`, `_discard_unsent`, `_flush`
-    move text; `_event_text`, `_error_value`, `_result_reply`, `_error_reply`, `_reply_texts` render it.
+    A subclass frames what goes out and comes in: `_write`, `_transport_unsent`,
+    `_write_close`, `_discard_unsent`, `_flush` move text; `_event_text`,
+    `_error_value`, `_result_reply`, `_error_reply`, `_reply_texts` render it.
     A frame's entries are `Call`s to run or replies ready to send.
 
     One lives per connection, so its attributes are slots (less memory per
@@ -204,17 +197,10 @@ class Socket:
     def _send_text(self, text):
         if self.closed:
             return
-        if not self._write_within(text, self.options.max_outgoing_bytes - self._work_chars):
+        if self.unsent_bytes() > self.options.max_outgoing_bytes:
             self.close_now(CLOSE_SLOW_READER)
-
-    def _write_within(self, text, room):
-        """Write `text` unless more than `room` bytes already wait unsent in
-        the transport; False when it was not written. A subclass may answer
-        both in one step: this runs once per recipient of every notification."""
-        if self._transport_unsent() > room:
-            return False
+            return
         self._write(text)
-        return True
 
     def deliver(self, text):
         """A notification from the hub; held back until loginConfirmed is out."""

@@ -38,8 +38,8 @@ class JsonRpcSocket(Socket):
     def _transport_unsent(self):
         return self._outbox.unsent_bytes()
 
-    def _write_within(self, text, room):
-        return self._outbox.send_text_within(text, room)
+    def _write(self, text):
+        self._outbox.send_text(text)
 
     def _write_close(self, code):
         self._outbox.close(code)

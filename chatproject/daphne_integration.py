@@ -80,8 +80,7 @@ class Wire:
         protocol = self._protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        latest = _recent_frames[0]
-        protocol.sendData(latest[1] if latest[0] is text else _prepared_frame(protocol.factory, text))
+        protocol.sendData(_prepared_frame(protocol.factory, text))
         return True
 
     def receive_frames(self, receiver):
