@@ -20,6 +20,7 @@ from messaging.store import MessagingStore
 from presence.store import PresenceStore
 from rooms.store import RoomStore
 
+from .checkpoints import WalCheckpointer
 from .connections import Connections
 from .dispatch import Dispatcher, command_plans
 from .hooks import HookSet
@@ -77,6 +78,7 @@ class ChatService(Lifecycle, Connections, Membership, Dispatcher, ServerAPI, Rec
         self.sync = SyncAPI(self)
         self.instance_uid = None
         self.liveness = Liveness(self)
+        self.checkpointer = WalCheckpointer()
         self._listeners = {}
         self._state = "new"  # new -> starting -> running -> closing -> closed
         self._start_lock = asyncio.Lock()

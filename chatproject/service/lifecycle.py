@@ -39,6 +39,7 @@ class Lifecycle:
                 self.emit("closed", exc)
                 raise
             self.liveness.start()
+            self.checkpointer.start()
             self._maintenance_task = asyncio.ensure_future(self._maintenance_loop())
             self._state = "running"
         self.emit("ready")
@@ -152,6 +153,7 @@ class Lifecycle:
 
     async def _release_resources(self, keep_records):
         self.stop_heartbeat()
+        self.checkpointer.stop()
         if self.instance_uid is not None and not keep_records:
             try:
                 await self.presence.delete_instance(self.instance_uid)
