@@ -25,6 +25,8 @@
   general reader (chatproject/frames.py); autobahn reads every other frame.
 - At shutdown the service closes its connections (4001) before daphne cancels
   the application instances: a cancelled consumer drops its connection.
+- A closed protocol is not kept in a reference cycle by autobahn's
+  `is_closed` (docs/architecture.md).
 """
 import asyncio
 import logging
