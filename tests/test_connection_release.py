@@ -1,16 +1,21 @@
 """A closed WebSocket connection is freed by reference counting, not left in
 reference cycles for the collector's full collections: neither its consumer
 and socket (chatproject/consumers.py) nor daphne's protocol
-(chatproject/daphne_integration.py, ChatWebSocketProtocol.connectionLost)."""
+(chatproject/daphne_integration.py, ChatWebSocketProtocol.connectionLost).
+A failed write, which the socket's outbox reports to the consumer, still
+ends the socket."""
 import asyncio
 import gc
 import subprocess
 import sys
 from pathlib import Path
 
+from channels.testing import WebsocketCommunicator
+
 from chatproject.asgi import build_application
 from chatproject.consumers import ChatConsumer, JsonRpcSocket
 from chatproject.connection import WebSocketOutbox
+from chatproject.daphne_integration import WIRE_EXTENSION
 from tests.client import connect
 from tests.conftest import U1
 
@@ -43,6 +48,36 @@ async def test_a_closed_connections_consumer_and_socket_leave_no_cycle(chat):
         assert not cyclic_garbage() & {ChatConsumer, JsonRpcSocket, WebSocketOutbox}
     finally:
         gc.enable()
+
+
+class ClosedWire:
+    """daphne's connection once it is no longer open: every write fails."""
+
+    def unsent_bytes(self):
+        return 0
+
+    def send_text(self, text):
+        return False
+
+
+async def test_a_failed_write_ends_the_socket_while_the_consumer_runs(chat):
+    svc = await chat.start()
+    application = build_application(svc)
+
+    async def with_closed_wire(scope, receive, send):
+        scope = {**scope, "extensions": {**scope.get("extensions", {}), WIRE_EXTENSION: ClosedWire()}}
+        await application(scope, receive, send)
+
+    communicator = WebsocketCommunicator(with_closed_wire, f"/ws/chat/?user={U1}")
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    (socket,) = svc.transport.sockets.values()  # registered before the accept reached the client
+    # loginConfirmed is the first write, and it fails: the socket is cleaned
+    # up while its consumer still runs.
+    await asyncio.wait_for(socket.disconnected(), 5)
+    assert socket.logged_in and not communicator.future.done()
+    assert await svc.get_instance_sockets() == {}
+    await communicator.disconnect()
 
 
 def test_a_closed_daphne_protocol_leaves_no_cycle():
