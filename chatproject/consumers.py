@@ -164,7 +164,7 @@ class ChatConsumer(AsyncConsumer):
         consumer's end breaks it (whatever happens before `self.socket` is
         set, the consumer's end also tells the socket). A closed connection is
         then freed at once instead of by the collector's full collections
-        (a tenth of the CPU of opening connections, bench/RESULTS.md)."""
+        (with the protocol's cycle, half their time, bench/RESULTS.md)."""
         if self.socket is not None:
             self.socket.connection_lost()
 
