@@ -156,3 +156,36 @@ async def test_batched_messages_query_count_is_constant(chat, svc):
     for room, size, last in ((R1, 3, 3), ("tiny", 1, 3), (R2, 202, 202), ("full", 200, 203)):
         info = await svc.exec_user_command(True, "roomHistoryInfo", room)
         assert (info["historySize"], info["lastMessageId"]) == (size, last)
+
+
+async def test_a_batch_takes_any_text_and_name_as_data(chat, svc):
+    """A batch's texts and names reach the database as data whatever their
+    characters (PostgreSQL takes a batch as arrays, whose syntax has its own
+    quotes, braces, commas, backslashes and NULL); each request gets its own
+    answer, in its own place."""
+    odd_room = 'a "room", with \\ and \'quotes\''
+    odd_user = 'NULL, "user" \\'
+    await svc.add_room(odd_room)
+    await svc.add_room(R1)
+    member = await chat.client(svc, odd_user)
+    assert await member.call("roomJoin", odd_room) == 1
+    texts = ['{"a","b"}', "it's \\ a \"quote\"", "NULL", ",{}()", "é ☃ 😀", "", "nul \x00 char", "'); DELETE FROM x; --"]
+    requests = [
+        (odd_room if n % 2 else R1, odd_user if n % 2 else None, {"textMessage": text}, not n % 2, 1_700_000_000_000 + n)
+        for n, text in enumerate(texts)
+    ]
+    refused = [
+        (R1, odd_user, {"textMessage": "not joined"}, False, 1),
+        ("no such room", None, {"textMessage": "no room"}, True, 2),
+        ("bad {name}", None, {"textMessage": "invalid name"}, True, 3),
+    ]
+    results = await sync_to_async(messaging_store.message_writes().post_messages)(requests[:4] + refused + requests[4:])
+    answers = [result if isinstance(result, dict) else result.code for result in results]
+    assert answers[4:7] == ["notJoined", "noRoom", "noRoom"]
+    stored = answers[:4] + answers[7:]
+    assert [message["textMessage"] for message in stored] == texts
+    assert [message["id"] for message in stored] == [1, 1, 2, 2, 3, 3, 4, 4]
+    for room, offset in ((R1, 0), (odd_room, 1)):
+        history = await svc.exec_user_command(True, "roomHistoryGet", room, 0, 10)
+        assert [message["textMessage"] for message in reversed(history)] == texts[offset::2]
+        assert [message["timestamp"] for message in reversed(history)] == [1_700_000_000_000 + n for n in range(offset, 8, 2)]
