@@ -10,7 +10,7 @@ import asyncio
 import collections
 import contextvars
 
-from .hops import synchronous_caller
+from chatproject.common.hops import synchronous_caller
 
 
 class GroupCommit:

@@ -11,11 +11,11 @@ import json
 import sqlite3
 import time
 
-from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 
 from chatproject.common.errors import ChatServiceError
+from chatproject.common.hops import database_hop
 from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
 from presence.store import add_socket
@@ -23,7 +23,6 @@ from rooms.models import Room, RoomListEntry
 from rooms.permissions import is_reader
 
 from .group_commit import GroupCommit
-from .hops import database_hop
 from .models import ChatUser, DirectListEntry, Message
 from .permissions import has_direct_access
 
@@ -340,7 +339,7 @@ class MessagingStore:
             database_hop(writes.post_message), database_hop(writes.post_messages), BATCH_LIMIT
         )
 
-    @database_sync_to_async
+    @database_hop
     def add_user(self, name, whitelist=(), blacklist=(), whitelist_only=False):
         try:
             with transaction.atomic():
@@ -352,11 +351,11 @@ class MessagingStore:
         except IntegrityError:
             raise ChatServiceError("userExists", name) from None
 
-    @database_sync_to_async
+    @database_hop
     def get_user(self, name):
         return get_user(name)
 
-    @database_sync_to_async
+    @database_hop
     def add_login(self, user_name, socket_id, instance_uid, now):
         """A login's records in one database hop and transaction: the user's,
         created at its first login by one plain statement (get_or_create took
@@ -366,11 +365,11 @@ class MessagingStore:
                 cursor.execute(ENSURE_USER_SQL, [user_name, False])
             return add_socket(user_name, socket_id, instance_uid, now)
 
-    @database_sync_to_async
+    @database_hop
     def has_user(self, name):
         return is_valid_name(name) and ChatUser.objects.filter(name=name).exists()
 
-    @database_sync_to_async
+    @database_hop
     def delete_user(self, name):
         with transaction.atomic():
             user = get_user(name)
@@ -378,13 +377,13 @@ class MessagingStore:
                 raise ChatServiceError("userOnline", name)
             user.delete()
 
-    @database_sync_to_async
+    @database_hop
     def direct_get(self, user_name, list_name):
         return list(
             DirectListEntry.objects.filter(user__name=user_name, list_name=list_name).values_list("name", flat=True)
         )
 
-    @database_sync_to_async
+    @database_hop
     def direct_add(self, user_name, list_name, names, limit):
         wanted = set(names)
         with transaction.atomic():
@@ -401,19 +400,19 @@ class MessagingStore:
                     [DirectListEntry(user=user, list_name=list_name, name=n) for n in missing], ignore_conflicts=True
                 )
 
-    @database_sync_to_async
+    @database_hop
     def direct_remove(self, user_name, list_name, names):
         DirectListEntry.objects.filter(user__name=user_name, list_name=list_name, name__in=set(names)).delete()
 
-    @database_sync_to_async
+    @database_hop
     def set_direct_mode(self, user_name, mode):
         ChatUser.objects.filter(name=user_name).update(whitelist_only=mode)
 
-    @database_sync_to_async
+    @database_hop
     def get_direct_mode(self, user_name):
         return get_user(user_name).whitelist_only
 
-    @database_sync_to_async
+    @database_hop
     def has_direct_access(self, recipient, sender):
         """The direct access rule for `sender`; False for an unknown recipient."""
         user = ChatUser.objects.filter(name=recipient).first()
@@ -426,7 +425,7 @@ class MessagingStore:
         """roomMessage's write, batched with the concurrent ones (group commit)."""
         return await self.writes.submit(room_name, user_name, message, bypass_permissions, now)
 
-    @database_sync_to_async
+    @database_hop
     def set_history_max_size(self, room_id, size):
         """Change a room's history size, dropping what no longer fits."""
         with transaction.atomic():
@@ -435,21 +434,21 @@ class MessagingStore:
             room.save(update_fields=["history_max_size"])
             Message.objects.filter(room_id=room_id, message_id__lte=room.last_message_id - size).delete()
 
-    @database_sync_to_async
+    @database_hop
     def history_sizes(self, room_ids):
         """{room id: stored message count} of the rooms with any."""
         rows = Message.objects.filter(room_id__in=room_ids).values("room_id").annotate(n=Count("id"))
         return {row["room_id"]: row["n"] for row in rows}
 
-    @database_sync_to_async
+    @database_hop
     def count_users(self):
         return ChatUser.objects.count()
 
-    @database_sync_to_async
+    @database_hop
     def users_by_name(self, offset, limit):
         return list(ChatUser.objects.order_by("name")[offset:offset + limit])
 
-    @database_sync_to_async
+    @database_hop
     def history_info(self, room):
         size = Message.objects.filter(room_id=room.id).count()
         return {
@@ -458,13 +457,13 @@ class MessagingStore:
             "lastMessageId": room.last_message_id,
         }
 
-    @database_sync_to_async
+    @database_hop
     def recent_history(self, room, count):
         if count <= 0:
             return []
         texts = Message.objects.filter(room_id=room.id).order_by("-message_id").values_list("text", flat=True)[:count]
         return parse_stored(texts)
 
-    @database_sync_to_async
+    @database_hop
     def history_page(self, room_name, user_name, after_id, limit, bypass_permissions):
         return history_page(room_name, user_name, after_id, limit, bypass_permissions)

@@ -6,10 +6,10 @@ test can make exactly one operation fail (docs/testing.md, Fault
 injection); each method is one short transaction in Django's database
 thread. The few plain functions are for callers that already run there.
 """
-from channels.db import database_sync_to_async
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
+from chatproject.common.hops import database_hop
 from chatproject.common.names import is_valid_name
 from rooms.models import Room
 
@@ -60,7 +60,7 @@ def touch_heartbeat(instance_uid, now):
 class PresenceStore:
     """Presence: sockets, memberships, userlists, seen times, instances and locks."""
 
-    @database_sync_to_async
+    @database_hop
     def remove_socket_records(self, socket_id):
         """Delete a socket and its memberships; returns the user's remaining socket
         count. Plain SQL, as `add_socket`: it runs on every disconnect."""
@@ -72,7 +72,7 @@ class PresenceStore:
             cursor.execute(DELETE_SOCKET_MEMBERSHIPS_SQL, [socket_id])
             return _delete_socket(cursor, socket_id, row[0])
 
-    @database_sync_to_async
+    @database_hop
     def begin_disconnect(self, socket_id):
         """The disconnect's first step, in one hop: (the socket's rooms, None), or,
         for a socket in no room (most of them), its record deleted at once:
@@ -87,11 +87,11 @@ class PresenceStore:
                 return rooms, None
             return [], _delete_socket(cursor, socket_id, rows[0][0])
 
-    @database_sync_to_async
+    @database_hop
     def socket_connected(self, socket_id, user_name):
         return Connection.objects.filter(socket_id=socket_id, user_name=user_name).exists()
 
-    @database_sync_to_async
+    @database_hop
     def attach_socket(self, room_id, user_name, socket_id):
         """Returns (njoined, newly attached)."""
         with transaction.atomic():
@@ -103,14 +103,14 @@ class PresenceStore:
                 new = False
             return joined_count(room_id, user_name), new
 
-    @database_sync_to_async
+    @database_hop
     def detach_socket(self, room_id, user_name, socket_id):
         """Returns (njoined afterwards, was attached)."""
         with transaction.atomic():
             deleted, _ = Membership.objects.filter(connection_id=socket_id, room_id=room_id).delete()
             return joined_count(room_id, user_name), bool(deleted)
 
-    @database_sync_to_async
+    @database_hop
     def detach_user_from_room(self, room_id, user_name):
         """Detach every socket of the user from the room; returns their ids."""
         with transaction.atomic():
@@ -119,7 +119,7 @@ class PresenceStore:
             rows.delete()
             return socket_ids
 
-    @database_sync_to_async
+    @database_hop
     def userlist_add(self, room_id, user_name, now):
         """Enter the userlist; returns True when the user was not present before."""
         with transaction.atomic():
@@ -128,7 +128,7 @@ class PresenceStore:
                 UserSeen.objects.update_or_create(room_id=room_id, user_name=user_name, defaults={"timestamp": now})
             return created
 
-    @database_sync_to_async
+    @database_hop
     def userlist_remove(self, room_id, user_name, now):
         """Leave the userlist; returns True when the user was present."""
         with transaction.atomic():
@@ -137,33 +137,33 @@ class PresenceStore:
                 UserSeen.objects.update_or_create(room_id=room_id, user_name=user_name, defaults={"timestamp": now})
             return bool(deleted)
 
-    @database_sync_to_async
+    @database_hop
     def joined_count(self, room_id, user_name):
         return joined_count(room_id, user_name)
 
-    @database_sync_to_async
+    @database_hop
     def userlist(self, room_id):
         return list(RoomUser.objects.filter(room_id=room_id).values_list("user_name", flat=True))
 
-    @database_sync_to_async
+    @database_hop
     def userlist_sizes(self, room_ids):
         """{room id: userlist size} of the rooms with anyone in them."""
         rows = RoomUser.objects.filter(room_id__in=room_ids).values("room_id").annotate(n=Count("id"))
         return {row["room_id"]: row["n"] for row in rows}
 
-    @database_sync_to_async
+    @database_hop
     def online_among(self, user_names):
         """The names, of those given, that have a socket."""
         return set(Connection.objects.filter(user_name__in=user_names).values_list("user_name", flat=True))
 
-    @database_sync_to_async
+    @database_hop
     def seen(self, room_id, user_name):
         """When the user last left the room's userlist (or entered it), or None."""
         if not is_valid_name(user_name):
             return None
         return UserSeen.objects.filter(room_id=room_id, user_name=user_name).values_list("timestamp", flat=True).first()
 
-    @database_sync_to_async
+    @database_hop
     def user_sockets(self, user_name):
         """{socket id: [room names]} over every instance."""
         sockets = {sid: [] for sid in Connection.objects.filter(user_name=user_name).values_list("socket_id", flat=True)}
@@ -172,50 +172,50 @@ class PresenceStore:
                 sockets[sid].append(room_name)
         return sockets
 
-    @database_sync_to_async
+    @database_hop
     def list_instances(self):
         return list(Instance.objects.order_by("uid").values_list("uid", "heartbeat"))
 
-    @database_sync_to_async
+    @database_hop
     def in_userlist(self, room_id, user_name):
         return is_valid_name(user_name) and RoomUser.objects.filter(room_id=room_id, user_name=user_name).exists()
 
-    @database_sync_to_async
+    @database_hop
     def user_socket_rows(self, user_name):
         """(socket id, instance uid) of the user's recorded sockets."""
         return list(Connection.objects.filter(user_name=user_name).values_list("socket_id", "instance_uid"))
 
-    @database_sync_to_async
+    @database_hop
     def socket_instance(self, socket_id):
         return Connection.objects.filter(socket_id=socket_id).values_list("instance_uid", flat=True).first()
 
-    @database_sync_to_async
+    @database_hop
     def is_online(self, user_name):
         return Connection.objects.filter(user_name=user_name).exists()
 
-    @database_sync_to_async
+    @database_hop
     def rooms_of_user_sockets(self, user_name):
         """(room id, room name) of every room any socket of the user is joined to."""
         return list(Membership.objects.filter(user_name=user_name).values_list("room_id", "room__name").distinct())
 
-    @database_sync_to_async
+    @database_hop
     def write_heartbeat(self, instance_uid, now):
         """Register the instance, or set its heartbeat."""
         Instance.objects.update_or_create(uid=instance_uid, defaults={"heartbeat": now})
 
-    @database_sync_to_async
+    @database_hop
     def get_heartbeat(self, instance_uid):
         return Instance.objects.filter(uid=instance_uid).values_list("heartbeat", flat=True).first()
 
-    @database_sync_to_async
+    @database_hop
     def instance_sockets(self, instance_uid):
         return dict(Connection.objects.filter(instance_uid=instance_uid).values_list("socket_id", "user_name"))
 
-    @database_sync_to_async
+    @database_hop
     def delete_instance(self, instance_uid):
         Instance.objects.filter(uid=instance_uid).delete()
 
-    @database_sync_to_async
+    @database_hop
     def claim_dead_instances(self, claimer_uid, deadline):
         """Atomically claim instances whose heartbeat is older than `deadline`.
 
@@ -233,7 +233,7 @@ class PresenceStore:
                 claimed.append(uid)
         return claimed
 
-    @database_sync_to_async
+    @database_hop
     def acquire_lock(self, user_name, room_name, token, now, ttl):
         try:
             with transaction.atomic():
@@ -248,6 +248,6 @@ class PresenceStore:
                 )
             )
 
-    @database_sync_to_async
+    @database_hop
     def release_lock(self, user_name, room_name, token):
         RoomLock.objects.filter(user_name=user_name, room_name=room_name, token=token).delete()

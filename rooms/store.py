@@ -6,10 +6,10 @@ test can make one operation of one service fail (docs/testing.md, Fault
 injection). This app knows nothing of presence or history: the userlist
 lives in `presence`, messages in `messaging`.
 """
-from channels.db import database_sync_to_async
 from django.db import IntegrityError, transaction
 
 from chatproject.common.errors import ChatServiceError
+from chatproject.common.hops import database_hop
 from chatproject.common.names import is_valid_name
 
 from .models import Room, RoomListEntry
@@ -24,23 +24,23 @@ def lists_naming(room_id, user_name):
 
 
 class RoomStore:
-    @database_sync_to_async
+    @database_hop
     def get_room(self, name):
         room = Room.objects.filter(name=name, deleting=False).first() if is_valid_name(name) else None
         if room is None:
             raise ChatServiceError("noRoom", name)
         return room
 
-    @database_sync_to_async
+    @database_hop
     def get_room_by_id(self, room_id):
         """The room row, also while it is being deleted; None once it is gone."""
         return Room.objects.filter(pk=room_id).first()
 
-    @database_sync_to_async
+    @database_hop
     def room_exists(self, name):
         return is_valid_name(name) and Room.objects.filter(name=name, deleting=False).exists()
 
-    @database_sync_to_async
+    @database_hop
     def create_room(self, name, *, owner, whitelist_only, history_max_size, enable_access_lists_updates,
                     enable_userlist_updates, whitelist=(), blacklist=(), adminlist=()):
         try:
@@ -63,23 +63,23 @@ class RoomStore:
             raise ChatServiceError("roomExists", name) from None
         return room
 
-    @database_sync_to_async
+    @database_hop
     def lists_of(self, room_id, user_name):
         """The access lists (not the userlist) that name `user_name`."""
         return lists_naming(room_id, user_name)
 
-    @database_sync_to_async
+    @database_hop
     def get_list(self, room, list_name):
         """An access list's names (the userlist is presence's)."""
         return list(
             RoomListEntry.objects.filter(room_id=room.id, list_name=list_name).values_list("user_name", flat=True)
         )
 
-    @database_sync_to_async
+    @database_hop
     def has_in_list(self, room, list_name, user_name):
         return RoomListEntry.objects.filter(room_id=room.id, list_name=list_name, user_name=user_name).exists()
 
-    @database_sync_to_async
+    @database_hop
     def add_to_list(self, room, list_name, names, limit):
         wanted = set(names)
         with transaction.atomic():
@@ -98,11 +98,11 @@ class RoomStore:
                     ignore_conflicts=True,
                 )
 
-    @database_sync_to_async
+    @database_hop
     def remove_from_list(self, room, list_name, names):
         RoomListEntry.objects.filter(room_id=room.id, list_name=list_name, user_name__in=set(names)).delete()
 
-    @database_sync_to_async
+    @database_hop
     def check_access(self, room_id, user_name):
         """The room access rule for one user, read fresh from the database."""
         room = Room.objects.filter(pk=room_id).first()
@@ -110,30 +110,30 @@ class RoomStore:
             return False
         return has_room_access(room, user_name, lists_naming(room_id, user_name))
 
-    @database_sync_to_async
+    @database_hop
     def update_room(self, room_id, **fields):
         Room.objects.filter(pk=room_id).update(**fields)
 
-    @database_sync_to_async
+    @database_hop
     def mark_deleting(self, name):
         """Hide the room from every command; only the name stays taken (docs/protocol.md, roomDelete)."""
         if not Room.objects.filter(name=name, deleting=False).update(deleting=True):
             raise ChatServiceError("noRoom", name)
         return Room.objects.get(name=name)
 
-    @database_sync_to_async
+    @database_hop
     def delete_room(self, room_id):
         Room.objects.filter(pk=room_id).delete()
 
-    @database_sync_to_async
+    @database_hop
     def count_rooms(self):
         return Room.objects.filter(deleting=False).count()
 
-    @database_sync_to_async
+    @database_hop
     def rooms_by_name(self, offset, limit):
         return list(Room.objects.filter(deleting=False).order_by("name")[offset:offset + limit])
 
-    @database_sync_to_async
+    @database_hop
     def rooms_open_to(self, user_name):
         """The rooms `user_name` may join, by name: their name, owner and mode."""
         listed = {}

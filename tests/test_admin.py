@@ -8,7 +8,7 @@ edit are observed on real sockets.
 import re
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import connection, connections
 from django.test import Client
@@ -190,7 +190,7 @@ async def test_change_form_applies_only_the_operators_edit(chat, svc, admin):
     def edit_with_concurrent_change():
         page = admin.get(change_url(pk))
         form = page.context["adminform"].form
-        async_to_sync(svc.exec_user_command)(True, "roomAddToList", R1, "blacklist", ["meanwhile"])
+        svc.sync.exec_user_command(True, "roomAddToList", R1, "blacklist", ["meanwhile"])
         return admin.post(change_url(pk), form_data(form, blacklist=["b1", "b2"], owner="dave"))
 
     assert (await in_thread(edit_with_concurrent_change)).status_code == 302

@@ -3,10 +3,10 @@ bought): a returning user keeps the record and settings it has, and a login
 costs the same statements for a new and a returning user."""
 import pytest
 from asgiref.sync import sync_to_async
-from channels.db import DatabaseSyncToAsync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from chatproject.common import hops as hop_module
 from messaging.models import ChatUser
 from messaging.store import MessagingStore
 from tests.conftest import R1, R2, U1, U2, eventually
@@ -15,7 +15,7 @@ from tests.conftest import R1, R2, U1, U2, eventually
 def _login_statements(user_name, socket_id):
     """The statements of the login's store call, run as the service runs it."""
     with CaptureQueriesContext(connection) as queries:
-        nconnected = MessagingStore.__dict__["add_login"].func(None, user_name, socket_id, "instance-x", 1)
+        nconnected = MessagingStore.add_login.__wrapped__(None, user_name, socket_id, "instance-x", 1)
     return len(queries.captured_queries), nconnected
 
 
@@ -67,9 +67,9 @@ def hops(monkeypatch):
     """The service's database hops, as (function name, SQL statements run; not
     the transaction's BEGIN, which SQLite runs as a statement)."""
     recorded = []
-    original = DatabaseSyncToAsync.thread_handler
+    original = hop_module.run_hop
 
-    def counting(self, loop, *args, **kwargs):
+    def counting(function, args, kwargs):
         statements = []
 
         def record(execute, sql, params, many, context):
@@ -77,11 +77,11 @@ def hops(monkeypatch):
                 statements.append(sql)
             return execute(sql, params, many, context)
 
-        recorded.append((self.func.__name__, statements))
+        recorded.append((function.__name__, statements))
         with connection.execute_wrapper(record):
-            return original(self, loop, *args, **kwargs)
+            return original(function, args, kwargs)
 
-    monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counting)
+    monkeypatch.setattr(hop_module, "run_hop", counting)
     return recorded
 
 

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from chatproject.common.clock import now_ms
-from messaging.hops import synchronous_caller
+from chatproject.common.hops import synchronous_caller
 from messaging.store import MessagingStore
 from presence.store import PresenceStore
 from rooms.store import RoomStore

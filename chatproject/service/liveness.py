@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 
-from channels.db import database_sync_to_async
 from django.db import connections
 
 from chatproject import metrics
 from chatproject.common.clock import now_ms
+from chatproject.common.hops import database_hop
 from presence import store as presence_store
 
 logger = logging.getLogger("chat")
@@ -127,7 +127,7 @@ class Liveness:
         return await asyncio.shield(self._check)
 
     async def _confirm_once(self):
-        alive = await database_sync_to_async(presence_store.touch_heartbeat)(self.service.instance_uid, now_ms())
+        alive = await database_hop(presence_store.touch_heartbeat)(self.service.instance_uid, now_ms())
         if alive:
             self.renewed()
         return alive

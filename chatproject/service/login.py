@@ -1,9 +1,9 @@
 """The default `on_connect` (docs/protocol.md, Login): session, then token,
 then (development only) `?user=`."""
-from channels.db import database_sync_to_async
 from django.contrib.auth import SESSION_KEY
 
 from chatproject.common.errors import ChatServiceError
+from chatproject.common.hops import database_hop
 
 
 class _SessionRequest:
@@ -13,6 +13,7 @@ class _SessionRequest:
         self.session = session
 
 
+@database_hop
 def _session_user(session):
     from django.contrib.auth import get_user
 
@@ -31,9 +32,10 @@ async def resolve_session_user(scope):
 
         scope["user"] = AnonymousUser()
     else:
-        scope["user"] = await database_sync_to_async(_session_user)(session)
+        scope["user"] = await _session_user(session)
 
 
+@database_hop
 def _token_user(key):
     from rest_framework.authtoken.models import Token
 
@@ -61,7 +63,7 @@ async def default_on_connect(server, socket_id):
         raise ChatServiceError("noLogin")
     query = data["query"]
     if "token" in query:
-        user_name = await database_sync_to_async(_token_user)(query["token"])
+        user_name = await _token_user(query["token"])
         if user_name is None:
             raise ChatServiceError("noLogin")
         return user_name

@@ -26,6 +26,15 @@ class Recovery:
     async def get_instance_heartbeat(self, instance_id=None):
         return await self.presence.get_heartbeat(instance_id or self.instance_uid)
 
+    async def forget_dead_instance(self, instance_id):
+        """With its sockets recovered, a dead instance's heartbeat record is all
+        that is left; drop it too, as automatic recovery does, so that
+        GET /api/instances/ stops listing it. A live instance's record stays.
+        For `manage.py chat_recover --instance`."""
+        heartbeat = await self.presence.get_heartbeat(instance_id)
+        if heartbeat is not None and heartbeat < now_ms() - self.options.heartbeat_timeout:
+            await self.presence.delete_instance(instance_id)
+
     async def get_instance_sockets(self, instance_id=None):
         return await self.presence.instance_sockets(instance_id or self.instance_uid)
 

@@ -1,8 +1,6 @@
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from chatproject.common.clock import now_ms
 from chatproject.service import ChatService, ChatServiceError
 
 
@@ -28,7 +26,7 @@ class Command(BaseCommand):
         try:
             if instance is not None:
                 service.sync.instance_recovery(instance)
-                self.forget_if_dead(service, instance)
+                service.sync.forget_dead_instance(instance)
             elif room is not None:
                 service.sync.room_state_sync(room)
             else:
@@ -36,12 +34,3 @@ class Command(BaseCommand):
         except ChatServiceError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write("Recovery done.")
-
-    @staticmethod
-    def forget_if_dead(service, instance):
-        """With its sockets recovered, a dead instance's heartbeat record is all
-        that is left; drop it too, as automatic recovery does, so that
-        GET /api/instances/ stops listing it. A live instance's record stays."""
-        heartbeat = service.sync.get_instance_heartbeat(instance)
-        if heartbeat is not None and heartbeat < now_ms() - service.options.heartbeat_timeout:
-            async_to_sync(service.presence.delete_instance)(instance)

@@ -1,5 +1,5 @@
-"""The database hop of roomMessage's writes, leaner than Channels'
-`database_sync_to_async` for the service's own callers.
+"""The database hop: how the service's asynchronous code runs its database
+work, leaner than Channels' `database_sync_to_async`.
 
 `database_sync_to_async` works out per call which thread to use (asgiref's
 `Local` lookups), copies and restores the caller's context, and closes
@@ -10,6 +10,7 @@ synchronous callers keep the full hop, which runs in their own thread.
 """
 import asyncio
 import contextvars
+import functools
 
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
@@ -24,19 +25,25 @@ itself, in a plain hook; SQLite has a single writer either way). Such a
 caller's writes are never batched."""
 
 
+def run_hop(function, args, kwargs):
+    """A hop's work, in the shared database thread: an obsolete or broken
+    connection is replaced once, before it."""
+    close_old_connections()
+    return function(*args, **kwargs)
+
+
 def database_hop(function):
-    """`function` as a coroutine function that runs it in the database thread:
-    the shared one for asynchronous callers, the caller's own for
-    synchronous ones (`synchronous_caller`)."""
+    """`function` (or method) as a coroutine function that runs it in the
+    database thread: the shared one for asynchronous callers, the caller's
+    own for synchronous ones (`synchronous_caller`)."""
     full_hop = database_sync_to_async(function)
 
-    def run(args):
-        close_old_connections()  # once: an obsolete or broken connection is replaced before the work
-        return function(*args)
-
-    async def hop(*args):
+    @functools.wraps(function)
+    async def hop(*args, **kwargs):
         if synchronous_caller.get():
-            return await full_hop(*args)
-        return await asyncio.get_running_loop().run_in_executor(SyncToAsync.single_thread_executor, run, args)
+            return await full_hop(*args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(
+            SyncToAsync.single_thread_executor, run_hop, function, args, kwargs
+        )
 
     return hop
