@@ -80,6 +80,7 @@ class _Queue:
 
 
 def _answer(loop, future, function, args, kwargs):
+    """In the database thread: run one hop and hand its outcome to the caller's loop."""
     try:
         outcome = (future.set_result, run_hop(function, args, kwargs))
     except BaseException as error:  # as concurrent.futures: the caller gets whatever the work raised
