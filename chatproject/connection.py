@@ -203,12 +203,14 @@ class Socket:
         self._write(text)
 
     def deliver(self, text):
-        """A notification from the hub; held back until loginConfirmed is out."""
+        """A notification from the hub; held back until loginConfirmed is out.
+        True when it was written (the hub counts those once per event)."""
         if self._confirmed:
             self._send_text(text)
-            metrics.delivered()
-        elif not self.closed:
+            return True
+        if not self.closed:
             self._held.append(text)
+        return False
 
     async def confirm(self, user_name, auth_data):
         self._send_text(self._event_text("loginConfirmed", [user_name, auth_data]))

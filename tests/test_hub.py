@@ -5,18 +5,21 @@ import logging
 
 import pytest
 
+from chatproject import metrics
 from chatproject.layers import ProcessChannelLayer
 from chatproject.service.hub import Hub, group_name
 from tests.conftest import eventually
 
 
 class RecordingSocket:
-    def __init__(self, socket_id):
+    def __init__(self, socket_id, confirmed=True):
         self.socket_id = socket_id
+        self.confirmed = confirmed  # False: holds what comes, as a socket before loginConfirmed
         self.texts = []
 
     def deliver(self, text):
         self.texts.append(text)
+        return self.confirmed
 
 
 def delivered_to(socket):
@@ -81,3 +84,29 @@ async def test_a_probe_is_taken_without_a_complaint(hub, chat_log):
     await eventually(delivered_to(member))
     assert member.texts == ["after"] and hub.available
     assert not [record for record in chat_log.records if record.levelno >= logging.WARNING]
+
+
+def delivered_count():
+    return metrics.REGISTRY.get_sample_value("chat_notifications_delivered_total")
+
+
+async def test_deliveries_are_counted_once_per_written_notification(hub):
+    """The hub counts what its sockets wrote: not the excluded socket, not one
+    holding notifications until its login is confirmed."""
+    sockets = [RecordingSocket("s1"), RecordingSocket("s2"), RecordingSocket("held", confirmed=False), RecordingSocket("sender")]
+    for socket in sockets:
+        await hub.add_socket(socket, socket.socket_id)
+        await hub.join_room(socket.socket_id, "r")
+    before = delivered_count()
+    await hub.publish_room("r", "text", exclude="sender")
+    assert [socket.texts for socket in sockets] == [["text"], ["text"], ["text"], []]
+    assert delivered_count() - before == 2
+    await hub.layer.send(hub.channel, {"type": "hub.user", "user": "s1", "text": "to s1", "origin": "elsewhere"})
+
+    async def second_text():
+        return len(sockets[0].texts) == 2
+
+    await eventually(second_text)
+    assert sockets[0].texts == ["text", "to s1"] and delivered_count() - before == 3
+    await hub.publish_user("held", "to the held socket only")
+    assert sockets[2].texts[-1] == "to the held socket only" and delivered_count() - before == 3

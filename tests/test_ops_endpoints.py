@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import chatproject.service as service_package
 from chatproject import health, metrics
-from tests.conftest import eventually
+from tests.conftest import M, R1, U1, U2, eventually
 
 
 @pytest.fixture
@@ -256,6 +256,18 @@ def chat_log(caplog):
     chat_logger.addHandler(caplog.handler)
     yield caplog
     chat_logger.removeHandler(caplog.handler)
+
+
+async def test_each_written_room_message_is_counted_as_delivered(chat, svc):
+    await svc.add_room(R1)
+    sender, member = await chat.client(svc, U1), await chat.client(svc, U2)
+    for client in (sender, member):
+        await client.call("roomJoin", R1)
+    before = value("chat_notifications_delivered_total")
+    await sender.call("roomMessage", R1, M)
+    for client in (sender, member):
+        await client.notification("roomMessage")
+    assert value("chat_notifications_delivered_total") - before == 2
 
 
 def test_recording_functions_never_raise(chat_log):

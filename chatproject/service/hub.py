@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections import defaultdict
 
+from chatproject import metrics
 from chatproject.common.errors import ChatServiceError
 
 logger = logging.getLogger("chat")
@@ -213,17 +214,14 @@ class Hub:
 
     # Delivery.
 
-    def _stamp(self):
-        return {"origin": self.channel}
-
     async def publish_room(self, room_name, text, exclude=None):
         """Other processes get it through the layer; this process's sockets at once,
         so its recipients are exactly the members at the moment of sending."""
-        await self.group_send(group_name("room", room_name), {"type": "hub.room", "room": room_name, "text": text, "exclude": exclude, **self._stamp()})
+        await self.group_send(group_name("room", room_name), {"type": "hub.room", "room": room_name, "text": text, "exclude": exclude, "origin": self.channel})
         self._deliver(self.room_members.get(room_name, ()), text, exclude)
 
     async def publish_user(self, user_name, text, exclude=None):
-        await self.group_send(group_name("user", user_name), {"type": "hub.user", "user": user_name, "text": text, "exclude": exclude, **self._stamp()})
+        await self.group_send(group_name("user", user_name), {"type": "hub.user", "user": user_name, "text": text, "exclude": exclude, "origin": self.channel})
         self._deliver(self.user_members.get(user_name, ()), text, exclude)
 
     async def send_control(self, instance_uid, socket_id, action, room_name=None):
@@ -262,11 +260,16 @@ class Hub:
             raise ValueError(f"unknown hub message type {kind!r}")
 
     def _deliver(self, socket_ids, text, exclude):
+        """Hand `text` to each socket; the written ones are counted once per
+        event, not with a metrics call per recipient."""
+        written = 0
         for socket_id in list(socket_ids):
             if socket_id != exclude:
                 socket = self.sockets.get(socket_id)
-                if socket is not None:
-                    socket.deliver(text)
+                if socket is not None and socket.deliver(text):
+                    written += 1
+        if written:
+            metrics.delivered(written)
 
 
 def delivery_of(message):

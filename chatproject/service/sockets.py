@@ -14,8 +14,9 @@ class ServiceSocket(Protocol):
     closed: bool  # the connection is gone, or the service decided to close it
     transport_name: str  # a metrics label: "websocket", ...
 
-    def deliver(self, text: str) -> None:
-        """A notification's JSON-RPC text; held back until the login is confirmed."""
+    def deliver(self, text: str) -> bool:
+        """A notification's JSON-RPC text; held back until the login is confirmed.
+        True when it was written now (counted as delivered)."""
 
     async def confirm(self, user_name: str, auth_data: dict) -> None:
         """Send loginConfirmed; from now on notifications flow."""

@@ -78,7 +78,7 @@ class SocketIOSocket(Socket):
         await self.session.flushed()
 
     def deliver(self, text):
-        super().deliver(event_of(text))
+        return super().deliver(event_of(text))
 
     def _event_text(self, name, args):
         return EVENT_PREFIX + compact_json([name, *args])
