@@ -33,7 +33,7 @@ import logging
 import time
 
 from chatproject import ws_upgrade
-from chatproject.frames import plain_frame_limit, read_plain_frame
+from chatproject.frames import plain_frame_limit, read_plain_frame, text_frame
 
 logger = logging.getLogger("chat")
 
@@ -82,7 +82,7 @@ class Wire:
         protocol = self._protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        protocol.sendData(_prepared_frame(protocol.factory, text))
+        protocol.sendData(_prepared_frame(text))
         return True
 
     def receive_frames(self, receiver):
@@ -101,14 +101,14 @@ class Wire:
             transport.abortConnection()
 
 
-def _prepared_frame(factory, text):
+def _prepared_frame(text):
     latest, previous = _recent_frames
     if latest[0] is text:
         return latest[1]
     if previous[0] is text:
         _recent_frames[0], _recent_frames[1] = previous, latest
         return previous[1]
-    _recent_frames[0], _recent_frames[1] = (text, factory.prepareMessage(text.encode("utf-8")).payloadHybi), latest
+    _recent_frames[0], _recent_frames[1] = (text, text_frame(text)), latest
     return _recent_frames[0][1]
 
 
