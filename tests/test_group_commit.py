@@ -159,6 +159,36 @@ async def test_database_error_in_a_batch_reaches_only_its_message(chat, svc, hel
     assert [message["textMessage"] for message in reversed(history)] == stored
 
 
+
+async def test_failed_refusal_lookup_in_a_batch_reaches_only_its_message(chat, svc, held, monkeypatch):
+    """A refused message's reason is looked up after the batch's statements;
+    on PostgreSQL the batch is one statement, already stored by then. A
+    database error in that lookup fails only the refused message: the
+    others are answered once, stored once, ids gap-free."""
+    member, other, another = await room_with_members(chat, svc, R1, 3)
+    outsider = await chat.client(svc, "outsider")
+
+    def failing_refuse(cursor, room_name):
+        raise OperationalError("injected")
+
+    monkeypatch.setattr(messaging_store, "_refuse", failing_refuse)
+    first = await write_in_flight(svc, member)
+    batch = [
+        asyncio.create_task(post(other, R1, "a")),
+        asyncio.create_task(post(outsider, R1, "not joined")),
+        asyncio.create_task(post(another, R1, "b")),
+    ]
+    await queued(svc, len(batch))
+    held.set()
+    assert [await first] + [await task for task in batch] == [1, 2, "internalError", 3]
+    assert svc.messaging.writes.batches == 1
+    for client in (member, other, another):
+        received = [(await client.notification("roomMessage"))[1] for _ in range(3)]
+        assert [(message["id"], message["textMessage"]) for message in received] == [(1, "first"), (2, "a"), (3, "b")]
+        await client.no_notification("roomMessage", wait=0.1)
+    history = await svc.exec_user_command(True, "roomHistoryGet", R1, 0, 10)
+    assert [(message["id"], message["textMessage"]) for message in history] == [(3, "b"), (2, "a"), (1, "first")]
+
 async def write_in_flight(svc, client):
     """A roomMessage of `client` to R1 whose write is held (`held`)."""
     first = asyncio.create_task(post(client, R1, "first"))
