@@ -15,53 +15,25 @@ raised (settings.py) and stays as the fallback, also for processes that run
 no service. Measured at the light load's pace (a write every 1.3 ms): the
 log held a median 3,800 pages, at most about 9,800.
 """
-import logging
-import threading
-
 from django.db import connections
 
-logger = logging.getLogger("chat")
+from .periodic import PeriodicThread
 
 INTERVAL = 0.1  # seconds between checkpoints; at most a few hundred pages each in the light load
 
 
-class WalCheckpointer:
+class WalCheckpointer(PeriodicThread):
     def __init__(self):
+        super().__init__("chat-wal-checkpoint", INTERVAL, self._checkpoint, lambda: "WAL checkpoint")
         self.last_result = None  # (pages in the log, pages copied) of the latest checkpoint: observable to tests
-        self._stop = threading.Event()
-        self._thread = None
-
-    @property
-    def running(self):
-        return self._thread is not None
 
     def start(self):
         """Start checkpointing when the database is SQLite; nothing to do otherwise."""
-        if connections["default"].vendor != "sqlite":
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._checkpoint_forever, name="chat-wal-checkpoint", daemon=True)
-        self._thread.start()
+        if connections["default"].vendor == "sqlite":
+            super().start()
 
-    def stop(self):
-        """Stop at once (the thread ends after its current checkpoint)."""
-        self._stop.set()
-        self._thread = None
-
-    def _checkpoint_forever(self):
-        failing = False
-        try:
-            while not self._stop.wait(INTERVAL):
-                try:
-                    with connections["default"].cursor() as cursor:
-                        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                        _busy, log_pages, copied = cursor.fetchone()
-                except Exception as exc:
-                    if not failing:
-                        logger.error("WAL checkpoint failed: %s", exc)
-                        failing = True
-                    continue
-                failing = False
-                self.last_result = (log_pages, copied)
-        finally:
-            connections.close_all()  # this thread's own database connection
+    def _checkpoint(self, stop):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy, log_pages, copied = cursor.fetchone()
+        self.last_result = (log_pages, copied)

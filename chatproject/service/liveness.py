@@ -15,15 +15,14 @@ it runs, instead of failing on records the others deleted
 """
 import asyncio
 import logging
-import threading
 import time
-
-from django.db import connections
 
 from chatproject import metrics
 from chatproject.common.clock import now_ms
 from chatproject.common.hops import database_hop
 from presence import store as presence_store
+
+from .periodic import PeriodicThread
 
 logger = logging.getLogger("chat")
 
@@ -42,30 +41,28 @@ class Liveness:
         self.last_beat_ms = None  # its wall-clock time
         self._loop = None
         self._loop_seen = 0.0
-        self._stop = threading.Event()
-        self._thread = None
+        self._beats = PeriodicThread(
+            "chat-heartbeat", self.rate, self._beat_once,
+            lambda: f"heartbeat of instance {self.service.instance_uid}",
+        )
         self._lag_task = None
         self._check = None  # the running confirmation, shared by waiting commands
-        self._failing = False
 
     @property
     def running(self):
-        return self._thread is not None
+        return self._beats.running
 
     def start(self):
         """Start beating; the instance's record was written just now."""
         self._loop = asyncio.get_running_loop()
         self.last_beat = self._loop_seen = time.monotonic()
         self.last_beat_ms = now_ms()
-        self._stop.clear()
         self._lag_task = asyncio.ensure_future(self._measure_lag())
-        self._thread = threading.Thread(target=self._beat_forever, name="chat-heartbeat", daemon=True)
-        self._thread.start()
+        self._beats.start()
 
     def stop(self):
         """Stop at once (the thread ends after its current write)."""
-        self._stop.set()
-        self._thread = None
+        self._beats.stop()
         if self._lag_task is not None:
             self._lag_task.cancel()
             self._lag_task = None
@@ -86,28 +83,12 @@ class Liveness:
 
     # The heartbeat thread.
 
-    def _beat_forever(self):
-        try:
-            while not self._stop.wait(self.rate):
-                if time.monotonic() - self._loop_seen > self.timeout:
-                    continue  # the loop is stuck: let the others see this instance die
-                self._beat_once()
-        finally:
-            connections.close_all()  # this thread's own database connection
-
-    def _beat_once(self):
+    def _beat_once(self, stop):
+        if time.monotonic() - self._loop_seen > self.timeout:
+            return  # the loop is stuck: let the others see this instance die
         uid = self.service.instance_uid
-        try:
-            alive = presence_store.touch_heartbeat(uid, now_ms())
-        except Exception as exc:
-            if not self._failing:
-                logger.error("heartbeat of instance %s failed: %s", uid, exc)
-                self._failing = True
-            return
-        if self._failing:
-            logger.info("heartbeat of instance %s works again", uid)
-            self._failing = False
-        if self._stop.is_set() or uid != self.service.instance_uid:
+        alive = presence_store.touch_heartbeat(uid, now_ms())
+        if stop.is_set() or uid != self.service.instance_uid:
             return
         if alive:
             self.renewed()
