@@ -3,8 +3,10 @@
 - The service starts when the reactor runs and closes before it stops
   (SIGTERM, SIGINT): daphne cancels consumers at shutdown, so the disconnect
   clean-up cannot live in them.
-- Writing a frame skips autobahn's per-write debug formatting, and opening a
-  connection its pretty-printed dump of the protocol options.
+- Writing a frame skips autobahn's per-write debug formatting; autobahn's
+  other debug lines format their arguments only when written, and a new
+  connection finds the protocol options as class attributes instead of
+  copying forty of them into its own dictionary.
 - A WebSocket handshake read in one piece skips daphne's HTTP request
   (chatproject/ws_upgrade.py); the handshake's response and the closing
   handshake's frames are written directly, as the frames are.
@@ -148,6 +150,7 @@ _tcp_server = None  # twisted.internet.tcp.Server, once daphne is customised
 
 
 def _customise_daphne():
+    import autobahn.twisted.websocket as autobahn_twisted
     import autobahn.websocket.protocol as autobahn_protocol
     from daphne.server import Server
     from twisted.internet import defer, tcp
@@ -276,18 +279,6 @@ def _customise_daphne():
                 self.chat_flush()
             super()._closeConnection(abort)
 
-        def _connectionMade(self):
-            """autobahn pretty-prints its forty options for a debug line on every
-            new connection, even with debug logging off: a twentieth of a login's
-            CPU (bench/). The reactor is single-threaded, so nothing else formats
-            while the printer is switched off."""
-            pformat = autobahn_protocol.pformat
-            autobahn_protocol.pformat = _no_format
-            try:
-                super()._connectionMade()
-            finally:
-                autobahn_protocol.pformat = pformat
-
         def connectionLost(self, reason):
             """autobahn resolves `is_closed` with the protocol itself, a cycle
             that left every closed connection (its transport, application
@@ -312,13 +303,24 @@ def _customise_daphne():
     WebSocketProtocol._chat_customised = True
 
     reset_options = WebSocketFactory.resetProtocolOptions
+    set_options = WebSocketFactory.setProtocolOptions
 
     def reset_options_for_chat(factory):
         reset_options(factory)
         factory.failByDrop = False
         factory.closeHandshakeTimeout = CLOSE_HANDSHAKE_SECONDS
+        factory.protocol = _protocol_with_options(ChatWebSocketProtocol, factory)
+
+    def set_options_for_chat(factory, **options):
+        set_options(factory, **options)
+        factory.protocol = _protocol_with_options(ChatWebSocketProtocol, factory)
 
     WebSocketFactory.resetProtocolOptions = reset_options_for_chat
+    WebSocketFactory.setProtocolOptions = set_options_for_chat
+    for module in (autobahn_protocol, autobahn_twisted):
+        for name in ("hltype", "hlval", "pformat"):
+            if hasattr(module, name):
+                setattr(module, name, _formatted_when_logged(getattr(module, name)))
 
     create_application = Server.create_application
 
@@ -347,8 +349,45 @@ def _customise_daphne():
     Server.kill_all_applications = close_service_then_kill_applications
 
 
-def _no_format(value):
-    return ""
+def _protocol_with_options(protocol_class, factory):
+    """The factory's protocol options as class attributes of a protocol class
+    of its own: autobahn copies its forty options from the factory into every
+    new protocol (`CONFIG_ATTRS`: an attribute each in the connection's
+    dictionary, and a list of them for a debug line), which an empty
+    `CONFIG_ATTRS` skips. Rebuilt by `setProtocolOptions` and
+    `resetProtocolOptions`, so a connection still sees the options set when
+    it was made."""
+    options = {"CONFIG_ATTRS": ()}
+    for name in protocol_class.CONFIG_ATTRS:
+        value = getattr(factory, name)
+        options[name] = staticmethod(value) if callable(value) else value  # a function stays unbound
+    return type(protocol_class.__name__, (protocol_class,), options)
+
+
+class _FormattedWhenLogged:
+    """An argument of a debug line formatted only when the line is written."""
+
+    __slots__ = ("_format", "_args", "_kwargs")
+
+    def __init__(self, format, args, kwargs):
+        self._format, self._args, self._kwargs = format, args, kwargs
+
+    def __str__(self):
+        return self._format(*self._args, **self._kwargs)
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+
+def _formatted_when_logged(format):
+    """autobahn formats the arguments of its debug lines (`hltype`, `hlval`,
+    `pformat`: qualified names, colours, a pretty-printed dump) before the
+    logger drops them, several per connection and write, even with debug
+    logging off; they are only ever arguments of log lines."""
+    def formatter(*args, **kwargs):
+        return _FormattedWhenLogged(format, args, kwargs)
+
+    return formatter
 
 
 def _no_result(result):
