@@ -15,17 +15,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django_application = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import WebsocketDenier  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
-from django.urls import re_path  # noqa: E402
 
 from chatproject import service  # noqa: E402
-from chatproject.connection import origin_checked  # noqa: E402
+from chatproject.connection import origin_rule  # noqa: E402
 from chatproject.consumers import ChatConsumer  # noqa: E402
 from chatproject.daphne_integration import attach_to_daphne  # noqa: E402
 from chatproject.socketio.app import SocketIOApp  # noqa: E402
 
-SOCKETIO_PATH = r"^socket\.io/?$"
+CHAT_PATH = re.compile(r"ws/chat/?")
+SOCKETIO_PATH = re.compile(r"socket\.io/?")
 SOCKETIO_HTTP_PATH = re.compile(r"^/socket\.io/?$")
 
 
@@ -40,6 +40,28 @@ def http_routes(socketio, django):
     return route
 
 
+def websocket_routes(service, socketio):
+    """`/ws/chat/` to a new chat consumer, `/socket.io/` to the socket.io
+    endpoint, matched as Channels' URLRouter matches `re_path` routes (the
+    root path taken off, then leading slashes), with its error for any other
+    path; the scope goes on as daphne made it (no `url_route`: nothing reads
+    it). Returns the endpoint's coroutine: see `build_application`."""
+
+    def route(scope, receive, send):
+        path = scope["path"]
+        root_path = scope.get("root_path", "")
+        if root_path and not path.startswith(root_path):
+            return _fail(ValueError("No route found for path %r." % path))
+        path = path[len(root_path):].lstrip("/")
+        if CHAT_PATH.fullmatch(path):
+            return ChatConsumer(service=service)(scope, receive, send)
+        if SOCKETIO_PATH.fullmatch(path):
+            return socketio(scope, receive, send)
+        return _fail(ValueError("No route found for path %r." % path))
+
+    return route
+
+
 def session_when_cookies(application):
     """Channels' session middleware only for a handshake that carries cookies:
     without them it would copy the scope twice and build an empty lazy
@@ -47,28 +69,45 @@ def session_when_cookies(application):
     login reads no session then, docs/protocol.md, Login)."""
     with_session = SessionMiddlewareStack(application)
 
-    async def route(scope, receive, send):
+    def route(scope, receive, send):
         for name, _ in scope["headers"]:
             if name == b"cookie":
-                return await with_session(scope, receive, send)
-        return await application(scope, receive, send)
+                return with_session(scope, receive, send)
+        return application(scope, receive, send)
 
     return route
 
 
+async def _fail(error):
+    raise error
+
+
 def build_application(service=None, socketio=None):
     """The ASGI application; `service` defaults to `chatproject.service.api`,
-    `socketio` (the socket.io endpoint and its sessions) to a new SocketIOApp."""
+    `socketio` (the socket.io endpoint and its sessions) to a new SocketIOApp.
+
+    What Channels' ProtocolTypeRouter, OriginValidator and URLRouter did, each
+    a coroutine awaiting the next for as long as the connection lives, is done
+    before the endpoint starts: the application returns the endpoint's
+    coroutine (or the Origin check's denial, or a coroutine raising the
+    routers' error), so an idle WebSocket keeps only its consumer's."""
     socketio = socketio or SocketIOApp(service)
-    websocket_routes = URLRouter(
-        [re_path(r"^ws/chat/?$", ChatConsumer.as_asgi(service=service)), re_path(SOCKETIO_PATH, socketio)]
-    )
-    return ProtocolTypeRouter(
-        {
-            "http": http_routes(socketio, django_application),
-            "websocket": origin_checked(session_when_cookies(websocket_routes)),
-        }
-    )
+    http = http_routes(socketio, django_application)
+    websocket = session_when_cookies(websocket_routes(service, socketio))
+    origins = origin_rule()
+
+    def application(scope, receive, send):
+        kind = scope["type"]
+        if kind == "websocket":
+            if not origins.admits(scope):
+                return WebsocketDenier()(scope, receive, send)
+            return websocket(scope, receive, send)
+        if kind == "http":
+            return http(scope, receive, send)
+        return _fail(ValueError("No application configured for scope type %r" % kind))
+
+    application._asgi_single_callable = True  # a plain function, but ASGI 3 (asgiref would take it for ASGI 2)
+    return application
 
 
 api = service.api  # created now, so that bad options or hooks stop start-up

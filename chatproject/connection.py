@@ -8,7 +8,7 @@ reader), and a clean-up that runs exactly once however the connection ends
 (docs/protocol.md, Limits). The native JSON-RPC endpoint
 (chatproject/consumers.py) and the socket.io endpoint (chatproject/socketio/)
 subclass it with their framing. `WebSocketOutbox` is the ordered writer both
-use on a WebSocket; `origin_checked` the Origin rule both apply.
+use on a WebSocket; `origin_rule` the Origin rule both apply.
 """
 import asyncio
 import logging
@@ -16,6 +16,7 @@ import math
 import secrets
 import time
 from collections import deque
+from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -379,9 +380,21 @@ class MissingOriginAllowed(OriginValidator):
     def valid_origin(self, parsed_origin):
         return parsed_origin is None or super().valid_origin(parsed_origin)
 
+    def admits(self, scope):
+        """Whether a WebSocket handshake passes, its Origin header read as
+        OriginValidator reads it (the last one counts), without the coroutine
+        an idle connection would keep suspended around its application."""
+        parsed_origin = None
+        for name, value in scope.get("headers", ()):
+            if name == b"origin":
+                parsed_origin = urlparse(value.decode("latin1"))
+        return self.valid_origin(parsed_origin)
 
-def origin_checked(application):
+
+def origin_rule():
+    """The Origin rule of both endpoints: the allowed hosts (in DEBUG without
+    any, the local ones)."""
     allowed = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed:
         allowed = ["localhost", "127.0.0.1", "[::1]"]
-    return MissingOriginAllowed(application, allowed)
+    return MissingOriginAllowed(None, allowed)

@@ -10,7 +10,7 @@ import re
 from urllib.parse import urlparse
 
 from chatproject.common.jsontext import compact_json
-from chatproject.connection import CLOSE_FRAME_TOO_LARGE, WebSocketOutbox, frame_size, origin_checked
+from chatproject.connection import CLOSE_FRAME_TOO_LARGE, WebSocketOutbox, frame_size, origin_rule
 from chatproject.daphne_integration import WIRE_EXTENSION
 from chatproject.service.transport import decode_headers, decode_query
 
@@ -47,7 +47,7 @@ class SocketIOApp:
     def __init__(self, service=None, engine=None):
         self._service = service  # `chatproject.service.api` when not given
         self._engine = engine  # by default, one timed by the service's heartbeatTimeout
-        self._origins = origin_checked(None)
+        self._origins = origin_rule()
 
     @property
     def service(self):
