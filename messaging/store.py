@@ -44,18 +44,25 @@ POST_SQL = (
     " SELECT last_message_id FROM r"
 )
 # PostgreSQL: POST_SQL's work for a whole batch, in one statement atomic by
-# itself. The requests come as one JSON array, each `[position in the batch,
-# *_post_params(request)]`: one text for psycopg to quote (the statements one by one in
-# pipeline mode, or arrays of texts, cost it several times the CPU).
+# itself. The requests come as two JSON arrays, each one text for psycopg to
+# quote (the statements one by one in pipeline mode, or arrays of texts, cost
+# it several times the CPU): `[room name, bypass, user name, timestamp]` per
+# request, and the messages themselves, matched by position. The stored text
+# is built here from the message's own JSON text (the `json` type keeps it as
+# written), as `_text_parts` builds it: encoding each message apart, and then
+# its text again inside the array, was most of the batch's CPU in our process.
+# (The messages are an array of their own because `->>` on a JSON value that
+# holds a `\u0000` anywhere fails; taking an element whole does not.)
 # `locked` takes the rooms' counters in name order, so that two processes'
 # batches never wait for each other in a cycle; each room's counter moves
 # once, by its number of accepted messages, which are numbered in request
 # order; only the messages that the history keeps are inserted (the trim
 # cannot see this statement's own inserts). A refused request has no row.
 POST_ALL_SQL = (
-    "WITH request AS (SELECT (e->>0)::bigint AS position, e->>1 AS room_name, (e->>2)::boolean AS bypass,"
-    " e->>3 AS user_name, e->>4 AS head, e->>5 AS tail FROM json_array_elements(%s::json) e),"
-    " accepted AS (SELECT q.position, q.head, q.tail, r.id AS room_id"
+    "WITH request AS (SELECT n AS position, e->>0 AS room_name, (e->>1)::boolean AS bypass, e->>2 AS user_name,"
+    " e->>3 AS now, m::text AS body FROM json_array_elements(%s::json) WITH ORDINALITY AS q(e, n)"
+    " JOIN json_array_elements(%s::json) WITH ORDINALITY AS b(m, n) USING (n)),"
+    " accepted AS (SELECT q.position, q.body, q.now, r.id AS room_id"
     # One index lookup per request: LIMIT keeps the planner from joining the
     # whole rooms table (it takes json_array_elements for 100 rows).
     f" FROM request q CROSS JOIN LATERAL (SELECT id FROM {Room._meta.db_table}"
@@ -67,11 +74,12 @@ POST_ALL_SQL = (
     f" counter AS (UPDATE {Room._meta.db_table} r SET last_message_id = r.last_message_id + c.n"
     " FROM counted c JOIN locked l ON l.id = c.room_id WHERE r.id = c.room_id AND NOT r.deleting"
     " RETURNING r.id, r.last_message_id, r.history_max_size, c.n),"
-    " numbered AS (SELECT a.position, a.head, a.tail, c.id AS room_id, c.last_message_id, c.history_max_size,"
+    " numbered AS (SELECT a.position, a.body, a.now, c.id AS room_id, c.last_message_id, c.history_max_size,"
     " c.last_message_id - c.n + row_number() OVER (PARTITION BY c.id ORDER BY a.position) AS message_id"
     " FROM accepted a JOIN counter c ON c.id = a.room_id),"
     f" stored AS (INSERT INTO {Message._meta.db_table} (room_id, message_id, text)"
-    " SELECT room_id, message_id, head || message_id::text || tail FROM numbered"
+    " SELECT room_id, message_id, left(body, -1) || CASE body WHEN '{}' THEN '\"id\":' ELSE ',\"id\":' END"
+    " || message_id::text || ',\"timestamp\":' || now || '}' FROM numbered"
     " WHERE history_max_size > 0 AND message_id > last_message_id - history_max_size),"
     f" trimmed AS (DELETE FROM {Message._meta.db_table} m USING counter c WHERE c.history_max_size > 0"
     " AND m.room_id = c.id AND m.message_id <= c.last_message_id - c.history_max_size)"
@@ -219,7 +227,10 @@ class PostgresqlWrites(MessageWrites):
         valid = [request for request in requests if is_valid_name(request[0])]
         ids = {}
         if valid:
-            cursor.execute(POST_ALL_SQL, [COMPACT_JSON.encode([[position, *_post_params(*request)] for position, request in enumerate(valid, 1)])])
+            cursor.execute(POST_ALL_SQL, [
+                COMPACT_JSON.encode([[room, bool(bypass), user, now] for room, user, _, bypass, now in valid]),
+                COMPACT_JSON.encode([_without_numbering(message) for _, _, message, _, _ in valid]),
+            ])
             ids = dict(cursor.fetchall())
         results = []
         position = 0  # in `valid`, counted from 1 as POST_ALL_SQL's
@@ -279,12 +290,18 @@ def _post_params(room_name, user_name, message, bypass_permissions, now):
     return [room_name, bool(bypass_permissions), user_name, *_text_parts(message, now)]
 
 
+def _without_numbering(message):
+    """The message without the `id` and `timestamp` that `_numbered` adds
+    (set by an attempt of a batch rolled back)."""
+    message.pop("id", None)
+    message.pop("timestamp", None)
+    return message
+
+
 def _text_parts(message, now):
     """The stored text around the id: the message as JSON with `id` and
     `timestamp` last, as `_numbered` leaves the message."""
-    message.pop("id", None)  # set by an attempt of a batch rolled back
-    message.pop("timestamp", None)
-    body = COMPACT_JSON.encode(message)
+    body = COMPACT_JSON.encode(_without_numbering(message))
     return body[:-1] + (',"id":' if message else '"id":'), ',"timestamp":' + json.dumps(now) + "}"
 
 

@@ -127,16 +127,16 @@ async def test_database_error_in_a_batch_reaches_only_its_message(chat, svc, hel
     error costs nothing, a persistent one fails only its own message; no
     acknowledged message is lost and the ids stay gap-free."""
     members = await room_with_members(chat, svc, R1, 4)
-    text_parts = messaging_store._text_parts
+    without_numbering = messaging_store._without_numbering  # each message's first step in a batch and alone
     failures = []
 
-    def failing_text_parts(message, now):
+    def failing_without_numbering(message):
         if message["textMessage"] == "boom" and (persistent or not failures):
-            failures.append(now)
+            failures.append(message)
             raise OperationalError("injected")
-        return text_parts(message, now)
+        return without_numbering(message)
 
-    monkeypatch.setattr(messaging_store, "_text_parts", failing_text_parts)
+    monkeypatch.setattr(messaging_store, "_without_numbering", failing_without_numbering)
     first = asyncio.create_task(post(members[0], R1, "first"))
     await eventually(lambda: asyncio.sleep(0, svc.messaging.writes._writing))
     batch = [asyncio.create_task(post(client, R1, text)) for client, text in zip(members[1:], ["a", "boom", "b"])]
