@@ -34,7 +34,7 @@ class Hub:
         self.user_members = defaultdict(set)  # user name -> local socket ids
         self.socket_users = {}  # local socket id -> user name
         self.socket_rooms = defaultdict(set)  # local socket id -> room names
-        self._subscriptions = {}  # group -> task of its group_add
+        self._subscriptions = {}  # group -> True once subscribed, or the future of its first asker's group_add
         self._receiver = None
         self.available = True
 
@@ -125,15 +125,26 @@ class Hub:
         await self.layer.group_send(group, message)
 
     async def _subscribe(self, group):
-        task = self._subscriptions.get(group)
-        if task is None:
-            task = self._subscriptions[group] = asyncio.ensure_future(self.group_add(group))
+        """Subscribe the hub's channel to `group` once. The first asker runs the
+        layer's group_add itself (no task per login: with Redis it is one write);
+        askers meanwhile share its failure, or ask again if it was cancelled."""
+        while (pending := self._subscriptions.get(group)) is not None:
+            if pending is True:
+                return
+            failure = await asyncio.shield(pending)
+            if failure is not None:
+                raise failure
+        pending = self._subscriptions[group] = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.shield(task)
-        except Exception:
-            if self._subscriptions.get(group) is task:
+            await self.group_add(group)
+        except BaseException as exc:
+            if self._subscriptions.get(group) is pending:
                 del self._subscriptions[group]
+            pending.set_result(None if isinstance(exc, asyncio.CancelledError) else exc)
             raise
+        if self._subscriptions.get(group) is pending:  # (else unsubscribed meanwhile)
+            self._subscriptions[group] = True
+        pending.set_result(None)
 
     async def _unsubscribe(self, group):
         if self._subscriptions.pop(group, None) is not None:
