@@ -196,12 +196,14 @@ class Socket:
         return self._transport_unsent() + self._work_chars
 
     def _send_text(self, text):
+        """Write `text` unless closed or too far behind; True when written."""
         if self.closed:
-            return
+            return False
         if self.unsent_bytes() > self.options.max_outgoing_bytes:
             self.close_now(CLOSE_SLOW_READER)
-            return
+            return False
         self._write(text)
+        return True
 
     def deliver(self, text):
         """A notification from the hub; held back until loginConfirmed is out.
@@ -217,8 +219,10 @@ class Socket:
         self._send_text(self._event_text("loginConfirmed", [user_name, auth_data]))
         self._confirmed = True
         held, self._held = self._held, []
-        for text in held:
-            self._send_text(text)
+        if held:  # the hub counted none of these (deliver returned False)
+            written = sum(self._send_text(text) for text in held)
+            if written:
+                metrics.delivered(written)
 
     async def reject(self, error):
         self._send_text(self._event_text("loginRejected", [self._error_value(error)]))
