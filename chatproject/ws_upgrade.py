@@ -8,7 +8,8 @@ feeds it to autobahn, which parses it a second time (bench/RESULTS.md:
 a fifth of a new connection's CPU, with the direct handshake writes of
 daphne_integration.py). When a plain TCP
 connection's first read is one whole upgrade request of plain headers with
-nothing after them, its bytes go to the WebSocket protocol as read.
+nothing after them, its bytes go to the WebSocket protocol as read, and
+daphne's HTTP channel is never built.
 Anything else (a request split over reads or over PLAIN_REQUEST_LIMIT, a
 body or bytes after the headers, a header daphne would refuse or Twisted
 would rewrite, TLS, a Unix socket) takes daphne's path unchanged, its
@@ -51,38 +52,56 @@ def upgrade_target(data):
 def install():
     """daphne's HTTP connections take the shortcut from now on."""
     from daphne.http_protocol import HTTPFactory
-    from twisted.internet import tcp
+    from twisted.internet import protocol, tcp
     from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 
-    class UpgradingHTTPChannel(_GenericHTTPChannelProtocol):
-        chat_first_read = True
+    class FirstRead(protocol.Protocol):
+        """A new connection until its first read decides: the WebSocket
+        protocol at once, or daphne's HTTP channel, built only then (building
+        it for every connection cost ~6% of a new WebSocket's CPU)."""
+
+        factory = callLater = timeOut = requestFactory = None  # HTTPFactory.buildProtocol sets them
+        _channel = None
+        _idle = None  # the HTTP idle timeout of a client that sends nothing
+
+        def connectionMade(self):
+            if self.timeOut is not None:
+                self._idle = self.callLater(self.timeOut, self.transport.loseConnection)
 
         def dataReceived(self, data):
-            if self.chat_first_read:
-                self.chat_first_read = False
-                channel = self._channel
-                transport = channel.transport
-                if type(transport) is tcp.Server:
-                    target = upgrade_target(data)
-                    if target is not None:
-                        return _hand_over(channel, transport, target, data)
-            return super().dataReceived(data)
+            if self._channel is not None:
+                return self._channel.dataReceived(data)
+            self._stop_idle_timeout()
+            transport = self.transport
+            if type(transport) is tcp.Server:
+                target = upgrade_target(data)
+                if target is not None:
+                    return _hand_over(self.factory, transport, target, data)
+            channel = self._channel = _GenericHTTPChannelProtocol(HTTPChannel())
+            channel.factory, channel.callLater = self.factory, self.callLater
+            channel.timeOut, channel.requestFactory = self.timeOut, self.requestFactory
+            channel.makeConnection(transport)
+            return channel.dataReceived(data)
 
-    def upgrading_channel(factory):
-        return UpgradingHTTPChannel(HTTPChannel())
+        def connectionLost(self, reason):
+            if self._channel is not None:
+                self._channel.connectionLost(reason)
+            else:
+                self._stop_idle_timeout()
 
-    HTTPFactory.protocol = upgrading_channel
+        def _stop_idle_timeout(self):
+            if self._idle is not None:
+                if self._idle.active():
+                    self._idle.cancel()
+                self._idle = None
+
+    HTTPFactory.protocol = FirstRead
 
 
-def _hand_over(channel, transport, target, data):
+def _hand_over(http_factory, transport, target, data):
     """What daphne's WebRequest does for an upgrade, minus the request."""
-    protocol = channel.factory.server.ws_factory.buildProtocol(transport.getPeer())
+    protocol = http_factory.server.ws_factory.buildProtocol(transport.getPeer())
     protocol._raw_query_string = target.partition(b"?")[2]
-    channel.setTimeout(None)  # the HTTP idle timeout: the WebSocket's own take over
-    # The channel, the transport's producer, would stop reading from a client
-    # whose answers back up; after an upgrade daphne's channel never does
-    # (it is still "handling" the request), and the sockets bound what waits.
-    transport.unregisterProducer()
     transport.protocol = protocol
     protocol.makeConnection(transport)
     protocol.dataReceived(data)
