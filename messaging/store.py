@@ -16,6 +16,7 @@ from django.db.models import Count
 
 from chatproject.common.errors import ChatServiceError
 from chatproject.common.hops import database_hop
+from chatproject.common.jsontext import JSONText
 from chatproject.common.names import is_valid_name
 from presence.models import Connection, RoomUser
 from presence.store import ADD_SOCKET_SQL, add_socket
@@ -322,9 +323,20 @@ def parse_stored(texts):
     return json.loads("[" + ",".join(texts) + "]")
 
 
-def history_page(room_name, user_name, after_id, limit, bypass_permissions):
+def stored_page(texts):
+    """Stored message texts as one JSONText, when each is what `compact_json`
+    writes of it. They are written by the C encoder with its compact
+    separators, like `compact_json`, but with every character past U+007E
+    escaped; a text with no `\\u` escape at all is the same either way, any
+    other is parsed."""
+    joined = "[" + ",".join(texts) + "]"
+    return json.loads(joined) if "\\u" in joined else JSONText(joined)
+
+
+def history_page(room_name, user_name, after_id, limit, bypass_permissions, as_text=False):
     """roomHistoryGet (docs/protocol.md, History): up to `limit` messages after
-    `after_id`, newest first, for a reader of the room (noRoom, notJoined).
+    `after_id`, newest first, for a reader of the room (noRoom, notJoined);
+    `as_text`: maybe as a JSONText (`stored_page`).
 
     One hop and three plain statements, like `MessageWrites.post_message`: the room with the
     caller's adminlist entry and presence, the oldest stored id, the page.
@@ -353,7 +365,8 @@ def history_page(room_name, user_name, after_id, limit, bypass_permissions):
         if first > final:
             return []
         cursor.execute(PAGE_SQL, [room_id, first, final])
-        return parse_stored(text for (text,) in cursor.fetchall())
+        texts = [text for (text,) in cursor.fetchall()]
+    return stored_page(texts) if as_text else parse_stored(texts)
 
 
 class MessagingStore:
@@ -496,5 +509,5 @@ class MessagingStore:
         return parse_stored(texts)
 
     @database_hop
-    def history_page(self, room_name, user_name, after_id, limit, bypass_permissions):
-        return history_page(room_name, user_name, after_id, limit, bypass_permissions)
+    def history_page(self, room_name, user_name, after_id, limit, bypass_permissions, as_text=False):
+        return history_page(room_name, user_name, after_id, limit, bypass_permissions, as_text)

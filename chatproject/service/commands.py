@@ -198,10 +198,13 @@ async def room_get_whitelist_mode(svc, info, room_name):
 
 
 async def room_history_get(svc, info, room_name, after_id, limit):
-    """The read rule of `require_reader` and the page, in one store call (bench/)."""
+    """The read rule of `require_reader` and the page, in one store call (bench/);
+    the page as its stored texts when only the client reads it."""
     if not info.bypass_permissions:
         limit = min(limit, svc.options.history_max_get_messages)
-    return await svc.messaging.history_page(room_name, info.user_name, after_id, limit, info.bypass_permissions)
+    return await svc.messaging.history_page(
+        room_name, info.user_name, after_id, limit, info.bypass_permissions, svc.only_client_reads(info, "roomHistoryGet")
+    )
 
 
 async def room_history_info(svc, info, room_name):

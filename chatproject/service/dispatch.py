@@ -98,6 +98,11 @@ class Dispatcher:
             raise self._reply_error(info.error) from None
         return info.results[0] if info.results else None
 
+    def only_client_reads(self, info, command_name):
+        """Whether the command's result goes to the requesting client alone, as
+        its reply's JSON: no after hook sees it and no Python caller gets it."""
+        return not info.is_local_call and self._plans[command_name].after is None
+
     @staticmethod
     def _reply_error(exc):
         if not isinstance(exc, ChatServiceError):
