@@ -94,6 +94,20 @@ def _one_row(sql, params):
         return cursor.fetchone()
 
 
+def _userlist_change(postgresql_sql, change_sql, room_id, user_name, now):
+    """A userlist entry added or removed (`change_sql`), the seen time stamped
+    when it changed; returns whether it did. One statement on PostgreSQL
+    (`postgresql_sql`), the steps in a transaction on SQLite."""
+    if connection.vendor == "postgresql":
+        return _one_row(postgresql_sql, [room_id, user_name, now])[0]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(change_sql, [room_id, user_name])
+        changed = cursor.rowcount == 1
+        if changed:
+            cursor.execute(STAMP_SEEN_SQL, [room_id, user_name, now])
+        return changed
+
+
 def joined_count(room_id, user_name):
     return Membership.objects.filter(room_id=room_id, user_name=user_name).count()
 
@@ -207,27 +221,13 @@ class PresenceStore:
     def userlist_add(self, room_id, user_name, now):
         """Enter the userlist, stamping the seen time; returns True when the user
         was not present before. Plain SQL, one statement on PostgreSQL."""
-        if connection.vendor == "postgresql":
-            return _one_row(USERLIST_ADD_SQL, [room_id, user_name, now])[0]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(ADD_ROOM_USER_SQL, [room_id, user_name])
-            added = cursor.rowcount == 1
-            if added:
-                cursor.execute(STAMP_SEEN_SQL, [room_id, user_name, now])
-            return added
+        return _userlist_change(USERLIST_ADD_SQL, ADD_ROOM_USER_SQL, room_id, user_name, now)
 
     @database_hop
     def userlist_remove(self, room_id, user_name, now):
         """Leave the userlist, stamping the seen time; returns True when the user
         was present. Plain SQL, one statement on PostgreSQL."""
-        if connection.vendor == "postgresql":
-            return _one_row(USERLIST_REMOVE_SQL, [room_id, user_name, now])[0]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(DELETE_ROOM_USER_SQL, [room_id, user_name])
-            removed = cursor.rowcount == 1
-            if removed:
-                cursor.execute(STAMP_SEEN_SQL, [room_id, user_name, now])
-            return removed
+        return _userlist_change(USERLIST_REMOVE_SQL, DELETE_ROOM_USER_SQL, room_id, user_name, now)
 
     @database_hop
     def joined_count(self, room_id, user_name):

@@ -6,9 +6,7 @@ A failed write, which the socket's outbox reports to the consumer, still
 ends the socket."""
 import asyncio
 import gc
-import subprocess
 import sys
-from pathlib import Path
 
 from channels.testing import WebsocketCommunicator
 
@@ -16,10 +14,9 @@ from chatproject.asgi import build_application
 from chatproject.consumers import ChatConsumer, JsonRpcSocket
 from chatproject.connection import WebSocketOutbox
 from chatproject.daphne_integration import WIRE_EXTENSION
+from tests.child_process import run_in_child
 from tests.client import connect
 from tests.conftest import U1
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def cyclic_garbage():
@@ -81,12 +78,7 @@ async def test_a_failed_write_ends_the_socket_while_the_consumer_runs(chat):
 
 
 def test_a_closed_daphne_protocol_leaves_no_cycle():
-    child = subprocess.run(
-        [sys.executable, "-c", "from tests.test_connection_release import child_main; child_main()"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    assert child.stdout == "freed"
+    assert run_in_child(__name__, "child_main") == "freed"
 
 
 def child_main():

@@ -3,20 +3,13 @@ FirstRead): a client that sends nothing is closed after daphne's HTTP idle
 timeout, and whatever does not take the WebSocket shortcut reaches daphne's
 HTTP channel, built at that first read, with every later read and the loss.
 The shortcut itself needs a TCP connection: tests/e2e/test_handshake_e2e.py."""
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.child_process import run_in_child
 
 
 def test_first_read_keeps_daphnes_http_behaviour():
-    child = subprocess.run(
-        [sys.executable, "-c", "from tests.test_first_read import child_main; child_main()"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    assert child.stdout == "ok"
+    assert run_in_child(__name__, "child_main") == "ok"
 
 
 def child_main():

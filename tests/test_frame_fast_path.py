@@ -10,13 +10,10 @@ protocols, one with the plain-frame reader and one without it."""
 import json
 import random
 import struct
-import subprocess
 import sys
-from pathlib import Path
 
 from chatproject.frames import plain_frame_limit, read_plain_frame
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.child_process import run_in_child
 LIMIT = 2000  # the daphne frame and message limits of the replays
 
 
@@ -48,13 +45,7 @@ def call(request_id, text="hi"):
 def replay(streams):
     """Each stream (a list of reads) through both readers: the child's
     results, [{"plain": ..., "autobahn": ...}] in order."""
-    child = subprocess.run(
-        [sys.executable, "-c", "from tests.test_frame_fast_path import child_main; child_main()"],
-        input=json.dumps([[read.hex() for read in reads] for reads in streams]),
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    return json.loads(child.stdout)
+    return json.loads(run_in_child(__name__, "child_main", json.dumps([[read.hex() for read in reads] for reads in streams])))
 
 
 def close_code(written):

@@ -4,20 +4,13 @@ copied into every connection, and autobahn's debug lines format their
 arguments only when written. Run in a child process: daphne's import installs
 a Twisted reactor, which the test process must not have."""
 import json
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.child_process import run_in_child
 
 
 def run_child(name):
-    child = subprocess.run(
-        [sys.executable, "-c", f"from tests.test_protocol_setup import {name}; {name}()"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    return json.loads(child.stdout)
+    return json.loads(run_in_child(__name__, name))
 
 
 def test_a_connection_has_the_options_set_when_it_was_made():
