@@ -108,8 +108,14 @@ def _userlist_change(postgresql_sql, change_sql, room_id, user_name, now):
         return changed
 
 
-def joined_count(room_id, user_name):
-    return Membership.objects.filter(room_id=room_id, user_name=user_name).count()
+def _membership_change(change_sql, params, room_id, user_name):
+    """SQLite: a socket's membership added or removed (`change_sql`), then the
+    user's joined count; returns (njoined, whether it changed)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(change_sql, params)
+        changed = cursor.rowcount == 1
+        cursor.execute(JOINED_COUNT_SQL, [room_id, user_name])
+        return cursor.fetchone()[0], changed
 
 
 def add_socket(user_name, socket_id, instance_uid, now):
@@ -190,11 +196,7 @@ class PresenceStore:
         PostgreSQL (as `begin_disconnect`): it runs on every join."""
         if connection.vendor == "postgresql":
             return _one_row(ATTACH_SQL, [socket_id, room_id, user_name, room_id, user_name])
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(ADD_MEMBERSHIP_SQL, [socket_id, room_id, user_name])
-            attached = cursor.rowcount == 1
-            cursor.execute(JOINED_COUNT_SQL, [room_id, user_name])
-            return cursor.fetchone()[0], attached
+        return _membership_change(ADD_MEMBERSHIP_SQL, [socket_id, room_id, user_name], room_id, user_name)
 
     @database_hop
     def detach_socket(self, room_id, user_name, socket_id):
@@ -202,11 +204,7 @@ class PresenceStore:
         PostgreSQL: it runs on every leave and on a disconnect per room."""
         if connection.vendor == "postgresql":
             return _one_row(DETACH_SQL, [socket_id, room_id, room_id, user_name, user_name])
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(DELETE_MEMBERSHIP_SQL, [socket_id, room_id])
-            detached = cursor.rowcount == 1
-            cursor.execute(JOINED_COUNT_SQL, [room_id, user_name])
-            return cursor.fetchone()[0], detached
+        return _membership_change(DELETE_MEMBERSHIP_SQL, [socket_id, room_id], room_id, user_name)
 
     @database_hop
     def detach_user_from_room(self, room_id, user_name):
@@ -231,7 +229,7 @@ class PresenceStore:
 
     @database_hop
     def joined_count(self, room_id, user_name):
-        return joined_count(room_id, user_name)
+        return _one_row(JOINED_COUNT_SQL, [room_id, user_name])[0]
 
     @database_hop
     def userlist(self, room_id):
